@@ -1,0 +1,454 @@
+//! Turns every `run!(fut)` of a scope's body into a `run` call on the
+//! scope's runner.
+//!
+//! Two walks do the work. [`Rewriter`] is a [`VisitMut`] over the parsed
+//! body: it replaces `run!` expressions and statements, and tracks `async`
+//! blocks and closures, where `run!` would block the loop that is polling
+//! them. The arguments of other macros (`assert_eq!(run!(f()), 1)`) are not
+//! parsed by syn, so [`Rewriter::rewrite_tokens`] looks for
+//! `run ! (...)` token sequences in them instead, the way async-trait
+//! replaces `self` in macro arguments.
+//!
+//! A misused `run!` is replaced by a `compile_error!` at its place: rustc
+//! gives that expression an error type, so nothing around it reports a
+//! follow-on error.
+
+use proc_macro2::{Delimiter, Group, Ident, Spacing, Span, TokenStream, TokenTree};
+use quote::{quote_spanned, ToTokens};
+use syn::parse::{ParseStream, Parser};
+use syn::spanned::Spanned;
+use syn::visit_mut::{self, VisitMut};
+use syn::{Block, Error, Expr, Item, Macro, Path, Stmt, Token};
+
+/// The message for `run!` inside an `async` block.
+const IN_ASYNC_BLOCK: &str =
+    "`run!` cannot be used inside an `async` block; `.await` the future instead";
+/// The message for `run!` inside an `async` closure.
+const IN_ASYNC_CLOSURE: &str =
+    "`run!` cannot be used inside an `async` closure; `.await` the future instead";
+/// The message for `run!` with no future or with more than one.
+const BAD_ARGUMENTS: &str = "`run!` takes exactly one future, like `run!(fetch())`";
+
+/// Rewrites the `run!` calls of one scope.
+pub(crate) struct Rewriter<'a> {
+    /// The hidden binding holding the scope's runner.
+    runner: &'a Ident,
+    /// The path that names the `runner` crate in generated code.
+    krate: &'a Path,
+    /// The paths, without `run`, that may prefix `run!`: none (`run!`),
+    /// `runner`, and the `crate = "..."` path. Leading `::` is ignored.
+    prefixes: Vec<Vec<String>>,
+    /// What kind of `async` code we are inside, innermost last.
+    asyncs: Vec<&'static str>,
+}
+
+impl<'a> Rewriter<'a> {
+    /// A rewriter emitting `krate::__private::Runner::run(&runner, fut)`.
+    ///
+    /// `krate` is also accepted as a prefix of `run!`, besides `runner`.
+    pub(crate) fn new(runner: &'a Ident, krate: &'a Path) -> Self {
+        let mut prefixes = vec![Vec::new(), vec!["runner".to_owned()]];
+        let custom: Vec<String> = krate
+            .segments
+            .iter()
+            .map(|segment| segment.ident.to_string())
+            .collect();
+        if !prefixes.contains(&custom) {
+            prefixes.push(custom);
+        }
+        Rewriter {
+            runner,
+            krate,
+            prefixes,
+            asyncs: Vec::new(),
+        }
+    }
+
+    /// Whether `path` names our `run!` macro.
+    fn is_run_path(&self, path: &Path) -> bool {
+        let mut segments = Vec::new();
+        for segment in &path.segments {
+            if !segment.arguments.is_none() {
+                return false;
+            }
+            segments.push(segment.ident.to_string());
+        }
+        self.accepts(&segments, path.leading_colon.is_some())
+    }
+
+    /// Whether a path made of `segments` (with a leading `::` or not) names
+    /// our `run!` macro.
+    fn accepts(&self, segments: &[String], leading_colon: bool) -> bool {
+        match segments.split_last() {
+            // `::run!` would name an extern crate called `run`.
+            Some((last, prefix)) => {
+                last == "run"
+                    && !(prefix.is_empty() && leading_colon)
+                    && self.prefixes.iter().any(|accepted| accepted == prefix)
+            }
+            None => false,
+        }
+    }
+
+    /// The expression that replaces one `run!` invocation.
+    ///
+    /// `whole` is every token of the invocation (for error spans), `span` the
+    /// span of its `run` identifier and `arguments` what is between the
+    /// delimiters.
+    fn replace(&mut self, whole: TokenStream, span: Span, arguments: TokenStream) -> TokenStream {
+        if let Some(kind) = self.asyncs.last() {
+            return Error::new_spanned(whole, kind).to_compile_error();
+        }
+        let mut future = match parse_future.parse2(arguments) {
+            Ok(future) => future,
+            Err(_) => return Error::new_spanned(whole, BAD_ARGUMENTS).to_compile_error(),
+        };
+        // Nested `run!`s run first, while the outer one is being evaluated.
+        self.visit_expr_mut(&mut future);
+        let runner = self.runner;
+        let krate = self.krate;
+        quote_spanned!(span=> #krate::__private::Runner::run(&#runner, #future))
+    }
+
+    /// The replacement of a `run!` given as a [`Macro`].
+    fn replace_macro(&mut self, whole: TokenStream, mac: &Macro) -> TokenStream {
+        let span = match mac.path.segments.last() {
+            Some(segment) => segment.ident.span(),
+            None => mac.path.span(),
+        };
+        self.replace(whole, span, mac.tokens.clone())
+    }
+
+    /// Visits `inner` as code inside an `async` block or closure.
+    fn in_async(&mut self, kind: &'static str, inner: impl FnOnce(&mut Self)) {
+        self.asyncs.push(kind);
+        inner(self);
+        self.asyncs.pop();
+    }
+
+    /// Rewrites `run!` invocations found in the tokens of another macro's
+    /// arguments, recursing into groups.
+    pub(crate) fn rewrite_tokens(&mut self, tokens: TokenStream) -> TokenStream {
+        let tokens: Vec<TokenTree> = tokens.into_iter().collect();
+        let mut out = TokenStream::new();
+        // How many `async` closures opened in this token list are still open:
+        // such a closure's body runs to the next `,` or `;` at this level.
+        let mut open_closures = 0;
+        let mut i = 0;
+        while i < tokens.len() {
+            if let Some(end) = self.match_run(&tokens, i) {
+                let whole: TokenStream = tokens[i..end].iter().cloned().collect();
+                let (span, arguments) = match (&tokens[end - 3], &tokens[end - 1]) {
+                    (TokenTree::Ident(run), TokenTree::Group(group)) => {
+                        (run.span(), group.stream())
+                    }
+                    // `match_run` only matches `run ! (group)` at the end.
+                    _ => (Span::call_site(), TokenStream::new()),
+                };
+                out.extend(self.replace(whole, span, arguments));
+                i = end;
+                continue;
+            }
+            match &tokens[i] {
+                TokenTree::Ident(ident) if ident == "async" => {
+                    // `async [move] { .. }` or `async [move] |..| ..`.
+                    let mut next = i + 1;
+                    if matches!(tokens.get(next), Some(TokenTree::Ident(m)) if m == "move") {
+                        next += 1;
+                    }
+                    match tokens.get(next) {
+                        Some(TokenTree::Group(group)) if group.delimiter() == Delimiter::Brace => {
+                            out.extend(tokens[i..next].iter().cloned());
+                            let mut rewritten = None;
+                            self.in_async(IN_ASYNC_BLOCK, |this| {
+                                rewritten = Some(this.rewrite_group(group));
+                            });
+                            out.extend(rewritten);
+                            i = next + 1;
+                            continue;
+                        }
+                        Some(TokenTree::Punct(bar)) if bar.as_char() == '|' => {
+                            self.asyncs.push(IN_ASYNC_CLOSURE);
+                            open_closures += 1;
+                        }
+                        _ => {}
+                    }
+                    out.extend([tokens[i].clone()]);
+                }
+                TokenTree::Punct(punct) if matches!(punct.as_char(), ',' | ';') => {
+                    self.close_async_closures(&mut open_closures);
+                    out.extend([tokens[i].clone()]);
+                }
+                TokenTree::Group(group) => {
+                    out.extend([TokenTree::Group(self.rewrite_group(group))])
+                }
+                other => out.extend([other.clone()]),
+            }
+            i += 1;
+        }
+        self.close_async_closures(&mut open_closures);
+        out
+    }
+
+    /// Ends the `async` closures that [`Self::rewrite_tokens`] opened.
+    fn close_async_closures(&mut self, open: &mut usize) {
+        for _ in 0..*open {
+            self.asyncs.pop();
+        }
+        *open = 0;
+    }
+
+    /// A copy of `group` with its tokens rewritten, keeping its span.
+    fn rewrite_group(&mut self, group: &Group) -> Group {
+        let mut rewritten = Group::new(group.delimiter(), self.rewrite_tokens(group.stream()));
+        rewritten.set_span(group.span());
+        rewritten
+    }
+
+    /// If a `run!(...)` path invocation starts at `tokens[start]`, the index
+    /// just past its group.
+    fn match_run(&self, tokens: &[TokenTree], start: usize) -> Option<usize> {
+        // Not in the middle of a path such as `other::run!`.
+        if start > 0 && is_punct(&tokens[start - 1], ':') {
+            return None;
+        }
+        let mut i = start;
+        let leading_colon = is_path_sep(tokens, i);
+        if leading_colon {
+            i += 2;
+        }
+        let mut segments = Vec::new();
+        loop {
+            match tokens.get(i) {
+                Some(TokenTree::Ident(ident)) => segments.push(ident.to_string()),
+                _ => return None,
+            }
+            i += 1;
+            if is_path_sep(tokens, i) {
+                i += 2;
+            } else {
+                break;
+            }
+        }
+        let is_run = self.accepts(&segments, leading_colon);
+        let bang = tokens.get(i).is_some_and(|token| is_punct(token, '!'));
+        let group = matches!(tokens.get(i + 1), Some(TokenTree::Group(g)) if g.delimiter() != Delimiter::None);
+        (is_run && bang && group).then_some(i + 2)
+    }
+}
+
+impl VisitMut for Rewriter<'_> {
+    fn visit_block_mut(&mut self, block: &mut Block) {
+        let count = block.stmts.len();
+        for (index, stmt) in block.stmts.iter_mut().enumerate() {
+            let is_last = index + 1 == count;
+            match stmt {
+                Stmt::Macro(stmt_macro) if self.is_run_path(&stmt_macro.mac.path) => {
+                    let whole = stmt_macro.mac.to_token_stream();
+                    let replaced = self.replace_macro(whole, &stmt_macro.mac);
+                    // `run! { f() }` needs no `;` as a statement, the call does.
+                    let semi = match stmt_macro.semi_token {
+                        Some(semi) => Some(semi),
+                        None if is_last => None,
+                        None => Some(Token![;](stmt_macro.mac.delimiter.span().close())),
+                    };
+                    *stmt = Stmt::Expr(Expr::Verbatim(replaced), semi);
+                }
+                Stmt::Macro(stmt_macro) => {
+                    let tokens = std::mem::take(&mut stmt_macro.mac.tokens);
+                    stmt_macro.mac.tokens = self.rewrite_tokens(tokens);
+                }
+                _ => self.visit_stmt_mut(stmt),
+            }
+        }
+    }
+
+    fn visit_expr_mut(&mut self, expr: &mut Expr) {
+        match expr {
+            Expr::Macro(expr_macro) if self.is_run_path(&expr_macro.mac.path) => {
+                let whole = expr_macro.to_token_stream();
+                let replaced = self.replace_macro(whole, &expr_macro.mac);
+                *expr = Expr::Verbatim(replaced);
+            }
+            Expr::Macro(expr_macro) => {
+                let tokens = std::mem::take(&mut expr_macro.mac.tokens);
+                expr_macro.mac.tokens = self.rewrite_tokens(tokens);
+            }
+            Expr::Async(_) => {
+                self.in_async(IN_ASYNC_BLOCK, |this| visit_mut::visit_expr_mut(this, expr))
+            }
+            Expr::Closure(closure) if closure.asyncness.is_some() => {
+                self.in_async(IN_ASYNC_CLOSURE, |this| {
+                    visit_mut::visit_expr_mut(this, expr)
+                });
+            }
+            _ => visit_mut::visit_expr_mut(self, expr),
+        }
+    }
+
+    /// Nested items (`fn`, `impl`, `mod`, ...) are not part of the scope:
+    /// their `run!`s are left to the fallback `run!`, which explains.
+    fn visit_item_mut(&mut self, _: &mut Item) {}
+}
+
+/// Parses the arguments of `run!`: one expression, optionally followed by a
+/// comma.
+fn parse_future(input: ParseStream<'_>) -> syn::Result<Expr> {
+    let future: Expr = input.parse()?;
+    if input.peek(Token![,]) {
+        input.parse::<Token![,]>()?;
+    }
+    Ok(future)
+}
+
+/// Whether `token` is the punctuation `ch`.
+fn is_punct(token: &TokenTree, ch: char) -> bool {
+    matches!(token, TokenTree::Punct(punct) if punct.as_char() == ch)
+}
+
+/// Whether `tokens[i..]` starts with `::`.
+fn is_path_sep(tokens: &[TokenTree], i: usize) -> bool {
+    match (tokens.get(i), tokens.get(i + 1)) {
+        (Some(TokenTree::Punct(first)), Some(second)) => {
+            first.as_char() == ':' && first.spacing() == Spacing::Joint && is_punct(second, ':')
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    /// Rewrites `body` (the inside of a block) and returns it as a string.
+    fn rewrite_with(krate: Path, body: TokenStream) -> String {
+        let runner = Ident::new("__runner_scope", Span::mixed_site());
+        let mut block: Block = syn::parse2(quote!({ #body })).expect("test input is a block");
+        Rewriter::new(&runner, &krate).visit_block_mut(&mut block);
+        block.to_token_stream().to_string()
+    }
+
+    fn rewrite(body: TokenStream) -> String {
+        rewrite_with(syn::parse_quote!(::runner), body)
+    }
+
+    const CALL: &str = ":: runner :: __private :: Runner :: run (& __runner_scope ,";
+
+    #[test]
+    fn run_in_statements_and_expressions() {
+        let out = rewrite(quote!(run!(a()); let x = run!(b()) + run!(c()); run!(d())));
+        assert_eq!(out.matches(CALL).count(), 4, "{out}");
+        assert!(!out.contains("run !"), "{out}");
+        assert!(syn::parse_str::<Block>(&out).is_ok(), "{out}");
+    }
+
+    #[test]
+    fn accepted_paths() {
+        let out = rewrite(
+            quote!(run!(a()); runner::run!(b()); ::runner::run!(c()); other::run!(d()); ::run!(e())),
+        );
+        assert_eq!(out.matches(CALL).count(), 3, "{out}");
+        assert!(out.contains("other :: run ! (d ())"), "{out}");
+        assert!(out.contains(":: run ! (e ())"), "{out}");
+    }
+
+    #[test]
+    fn crate_path_is_accepted_as_prefix() {
+        let out = rewrite_with(
+            syn::parse_quote!(my::rt),
+            quote!(my::rt::run!(a()); run!(b()); runner::run!(c()); rt::run!(d())),
+        );
+        assert_eq!(
+            out.matches("my :: rt :: __private :: Runner :: run (")
+                .count(),
+            3,
+            "{out}"
+        );
+        assert!(out.contains("rt :: run ! (d ())"), "{out}");
+    }
+
+    #[test]
+    fn braced_statement_gets_a_semicolon_unless_last() {
+        let out = rewrite(quote!(run! { a() } let x = 1; run! { b() }));
+        assert!(syn::parse_str::<Block>(&out).is_ok(), "{out}");
+        let block: Block = syn::parse_str(&out).unwrap();
+        assert!(
+            matches!(block.stmts.last(), Some(Stmt::Expr(_, None))),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn inside_other_macros() {
+        let out = rewrite(quote!(
+            assert_eq!(run!(f()), 1);
+            println!("{}", runner::run![g()]);
+            let v = vec![run!(h()); 3];
+            format!("{x}", x = run!(i()))
+        ));
+        assert_eq!(out.matches(CALL).count(), 4, "{out}");
+    }
+
+    #[test]
+    fn nested_run_is_rewritten_too() {
+        let out = rewrite(quote!(run!(add(run!(one()), assert_eq!(run!(two()), 2)))));
+        assert_eq!(out.matches(CALL).count(), 3, "{out}");
+    }
+
+    #[test]
+    fn loops_and_closures() {
+        let out = rewrite(quote!(
+            for i in 0..3 { total += run!(echo(i)); }
+            let ask = |msg| run!(echo(msg));
+            while run!(more()) {}
+        ));
+        assert_eq!(out.matches(CALL).count(), 3, "{out}");
+    }
+
+    #[test]
+    fn nested_items_are_left_alone() {
+        let out = rewrite(quote!(
+            fn inner() { run!(a()) }
+            impl Foo { fn f(&self) { run!(b()) } }
+            mod m { fn g() { run!(c()) } }
+            run!(d())
+        ));
+        assert_eq!(out.matches(CALL).count(), 1, "{out}");
+        assert_eq!(out.matches("run ! (").count(), 3, "{out}");
+    }
+
+    #[test]
+    fn async_blocks_and_closures_are_errors() {
+        let out = rewrite(quote!(
+            let a = async { run!(a()) };
+            let b = async move { let c = || run!(b()); };
+            let c = async |x| run!(c(x));
+            let d = async move |x| { run!(d(x)) };
+            let e = || run!(e());
+        ));
+        assert_eq!(out.matches(IN_ASYNC_BLOCK).count(), 2, "{out}");
+        assert_eq!(out.matches(IN_ASYNC_CLOSURE).count(), 2, "{out}");
+        assert_eq!(out.matches(CALL).count(), 1, "{out}");
+    }
+
+    #[test]
+    fn async_inside_other_macros_are_errors() {
+        let out = rewrite(quote!(
+            spawn!(async { run!(a()) }, run!(ok()));
+            spawn!(async move { run!(b()) });
+            spawn!(async |x| run!(c(x)), run!(ok()));
+            spawn!(async move |x| foo(run!(d(x))); run!(ok()));
+        ));
+        assert_eq!(out.matches(IN_ASYNC_BLOCK).count(), 2, "{out}");
+        assert_eq!(out.matches(IN_ASYNC_CLOSURE).count(), 2, "{out}");
+        assert_eq!(out.matches(CALL).count(), 3, "{out}");
+    }
+
+    #[test]
+    fn bad_arguments_are_errors() {
+        let out = rewrite(quote!(run!(); run!(a, b); run!(a(),); assert!(run![]);));
+        assert_eq!(out.matches(BAD_ARGUMENTS).count(), 3, "{out}");
+        assert_eq!(out.matches(CALL).count(), 1, "{out}");
+    }
+}

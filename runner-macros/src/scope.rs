@@ -1,0 +1,481 @@
+//! `#[runner::scope]`: checks the function, rewrites its `run!` calls and
+//! wraps its body so that one runner lives exactly as long as the body.
+//!
+//! ```text
+//! #[runner::scope(worker_threads = 2)]
+//! fn name(args) -> Ret { body }
+//! ```
+//!
+//! becomes
+//!
+//! ```text
+//! fn name(args) -> Ret {
+//!     let __runner_scope = ::runner::__private::Runner::builder().worker_threads(2).build();
+//!     let __runner_ret: Ret = { body, with run!(f) as Runner::run(&__runner_scope, f) };
+//!     __runner_ret
+//! }
+//! ```
+//!
+//! The body keeps its own block, so its locals, and the temporaries of its
+//! tail expression, are dropped at the end of the `let`, before the runner;
+//! a `return`, a `?` or a panic drops them in the same order. Both hidden
+//! names are `Span::mixed_site()`, so the body can neither see them nor
+//! clash with them.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned, ToTokens};
+use syn::visit_mut::VisitMut;
+use syn::{Error, Ident, Item, ItemFn, ReturnType, Signature, Type};
+
+use crate::args::{self, Args, Kind};
+use crate::fallback;
+use crate::rewrite::Rewriter;
+use crate::test_attr;
+
+/// Expands `#[runner::scope(args)]` (or `#[runner::test(args)]`, by `kind`)
+/// on `item`.
+///
+/// Never panics; on mistakes, returns the best expansion it can plus one
+/// `compile_error!` per mistake.
+pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
+    let (args, args_errors) = args::parse(kind, args);
+    let mut errors: Vec<Error> = args_errors.into_iter().collect();
+    let item_fn = match syn::parse2::<Item>(item.clone()) {
+        Ok(Item::Fn(item_fn)) => item_fn,
+        Ok(_) => {
+            errors.push(Error::new_spanned(
+                fallback::item_head(item.clone()),
+                format!(
+                    "`{}` can only be used on a function; put it on the `fn` whose body calls `run!`",
+                    kind.attr()
+                ),
+            ));
+            return fallback::with_errors(item, args::combine(errors));
+        }
+        Err(error) => {
+            // rustc already parsed the item, so this is syntax that syn does
+            // not know yet; leave the item alone.
+            errors.push(error);
+            return fallback::with_errors(item, args::combine(errors));
+        }
+    };
+    let output = expand_fn(kind, &args, item_fn, &mut errors);
+    fallback::with_errors(output, args::combine(errors))
+}
+
+/// Validates and expands one function; mistakes go to `errors`.
+fn expand_fn(kind: Kind, args: &Args, mut item_fn: ItemFn, errors: &mut Vec<Error>) -> TokenStream {
+    let mut valid = true;
+    if let Some(asyncness) = &item_fn.sig.asyncness {
+        errors.push(Error::new_spanned(
+            asyncness,
+            format!(
+                "`{}` functions cannot be `async`; remove `async`: the attribute provides the \
+                 runtime, and `run!(fut)` runs each future on it",
+                kind.attr()
+            ),
+        ));
+        valid = false;
+    }
+    if let Some(constness) = &item_fn.sig.constness {
+        errors.push(Error::new_spanned(
+            constness,
+            format!(
+                "`{}` functions cannot be `const`; remove `const`",
+                kind.attr()
+            ),
+        ));
+        valid = false;
+    }
+    let test_attribute = match kind {
+        Kind::Test => test_attr::prepare(&mut item_fn, valid, errors),
+        Kind::Scope => TokenStream::new(),
+    };
+
+    let ItemFn {
+        attrs,
+        vis,
+        sig,
+        mut block,
+    } = item_fn;
+    let runner = Ident::new("__runner_scope", Span::mixed_site());
+    let krate = args.crate_path();
+    Rewriter::new(&runner, &krate).visit_block_mut(&mut block);
+
+    let builder = builder(args, &krate);
+    let body = wrap_body(
+        Entry::of(kind, &sig),
+        &sig,
+        &runner,
+        builder,
+        block.to_token_stream(),
+    );
+    quote! {
+        #test_attribute
+        #(#attrs)*
+        #vis #sig {
+            #body
+        }
+    }
+}
+
+/// The expression that builds the scope's runner from the options.
+fn builder(args: &Args, krate: &syn::Path) -> TokenStream {
+    let mut chain = quote!(#krate::__private::Runner::builder());
+    if let Some((debug, span)) = args.debug {
+        let debug = syn::LitBool::new(debug, span);
+        chain.extend(quote_spanned!(span=> .debug(#debug)));
+    }
+    if let Some((threads, span)) = args.worker_threads {
+        let mut threads = proc_macro2::Literal::usize_unsuffixed(threads);
+        threads.set_span(span);
+        chain.extend(quote_spanned!(span=> .worker_threads(#threads)));
+    }
+    if let Some(close_timeout) = &args.close_timeout {
+        chain.extend(quote_spanned!(close_timeout.span=> .close_timeout(#close_timeout)));
+    }
+    if let Some(timeout) = &args.timeout {
+        chain.extend(quote_spanned!(timeout.span=> .__test_timeout(#timeout)));
+    }
+    chain.extend(quote!(.build()));
+    chain
+}
+
+/// What kind of function the body belongs to: this decides how it is
+/// wrapped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Entry {
+    /// `fn main()` under `#[runner::scope]`.
+    Main,
+    /// Any other function.
+    Other,
+}
+
+impl Entry {
+    /// Classifies the function with signature `sig`.
+    fn of(kind: Kind, sig: &Signature) -> Entry {
+        if kind == Kind::Scope && sig.ident == "main" && sig.inputs.is_empty() {
+            Entry::Main
+        } else {
+            Entry::Other
+        }
+    }
+}
+
+/// The new body: build the runner, evaluate the old body, return its value.
+///
+/// This is the seam for `fn main`: API.md wants a Ctrl-C there to close the
+/// runner and exit with status 130. That is not implemented yet; until then
+/// `main` is wrapped like any other function.
+fn wrap_body(
+    entry: Entry,
+    sig: &Signature,
+    runner: &Ident,
+    builder: TokenStream,
+    block: TokenStream,
+) -> TokenStream {
+    let ret = Ident::new("__runner_ret", Span::mixed_site());
+    let annotation = return_annotation(&sig.output);
+    match entry {
+        // Ctrl-C handling for `fn main` goes here (a later change).
+        Entry::Main | Entry::Other => quote! {
+            let #runner = #builder;
+            let #ret #annotation = #block;
+            #ret
+        },
+    }
+}
+
+/// `: Ret` for the hidden binding of the body's value, so the body is
+/// checked against the declared return type (coercions, inference and error
+/// spans as without the macro).
+///
+/// Empty when the type cannot be written on a `let`: `impl Trait` anywhere in
+/// it, or `!`.
+fn return_annotation(output: &ReturnType) -> TokenStream {
+    match output {
+        ReturnType::Default => quote!(: ()),
+        ReturnType::Type(arrow, ty) => {
+            if has_impl_trait(ty.to_token_stream()) || matches!(**ty, Type::Never(_)) {
+                TokenStream::new()
+            } else {
+                quote_spanned!(arrow.spans[0]=> : #ty)
+            }
+        }
+    }
+}
+
+/// Whether the tokens of a type contain `impl Trait`: in a type, the `impl`
+/// keyword means nothing else.
+fn has_impl_trait(tokens: TokenStream) -> bool {
+    tokens.into_iter().any(|token| match token {
+        proc_macro2::TokenTree::Ident(ident) => ident == "impl",
+        proc_macro2::TokenTree::Group(group) => has_impl_trait(group.stream()),
+        _ => false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand_str(kind: Kind, args: TokenStream, item: TokenStream) -> String {
+        expand(kind, args, item).to_string()
+    }
+
+    fn errors(output: &str) -> Vec<&str> {
+        output
+            .split(":: core :: compile_error ! { \"")
+            .skip(1)
+            .map(|rest| rest.split("\" }").next().unwrap_or(rest))
+            .collect()
+    }
+
+    #[test]
+    fn plain_fn_is_wrapped() {
+        let out = expand_str(
+            Kind::Scope,
+            quote!(),
+            quote!(
+                fn f() -> usize {
+                    run!(g()).len()
+                }
+            ),
+        );
+        assert_eq!(
+            out,
+            "fn f () -> usize { \
+             let __runner_scope = :: runner :: __private :: Runner :: builder () . build () ; \
+             let __runner_ret : usize = { :: runner :: __private :: Runner :: run (& __runner_scope , g ()) . len () } ; \
+             __runner_ret }"
+        );
+        assert!(errors(&out).is_empty());
+    }
+
+    #[test]
+    fn options_become_builder_calls() {
+        let out = expand_str(
+            Kind::Test,
+            quote!(
+                debug,
+                worker_threads = 2,
+                close_timeout = "200ms",
+                timeout = "5s",
+                crate = "rt"
+            ),
+            quote!(
+                fn f() {}
+            ),
+        );
+        assert!(
+            out.starts_with("# [:: core :: prelude :: v1 :: test] fn f ()"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "rt :: __private :: Runner :: builder () . debug (true) . worker_threads (2) \
+                 . close_timeout (:: core :: time :: Duration :: from_millis (200)) \
+                 . __test_timeout (:: core :: time :: Duration :: from_secs (5)) . build ()"
+            ),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn signature_and_attributes_are_kept() {
+        let out = expand_str(
+            Kind::Scope,
+            quote!(),
+            quote!(
+                #[inline]
+                pub(crate) unsafe extern "C" fn f<'a, T: Clone>(&'a self, x: T) -> Result<&'a T, E>
+                where
+                    T: Send,
+                {
+                    body
+                }
+            ),
+        );
+        assert!(
+            out.starts_with(
+                "# [inline] pub (crate) unsafe extern \"C\" fn f < 'a , T : Clone > (& 'a self , x : T) \
+                 -> Result < & 'a T , E > where T : Send , {"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains("let __runner_ret : Result < & 'a T , E > = { body } ;"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn unwritable_return_types_are_not_annotated() {
+        for item in [
+            quote!(
+                fn f() -> impl Iterator<Item = u8> {}
+            ),
+            quote!(
+                fn f() -> Box<impl Fn()> {}
+            ),
+            quote!(
+                fn f() -> ! {
+                    loop {}
+                }
+            ),
+        ] {
+            let out = expand_str(Kind::Scope, quote!(), item);
+            assert!(out.contains("let __runner_ret = {"), "{out}");
+        }
+    }
+
+    #[test]
+    fn async_fn_is_an_error_at_async() {
+        let out = expand_str(
+            Kind::Scope,
+            quote!(),
+            quote!(
+                async fn f() {
+                    run!(g())
+                }
+            ),
+        );
+        assert_eq!(
+            errors(&out),
+            ["`#[runner::scope]` functions cannot be `async`; remove `async`: the attribute provides the runtime, and `run!(fut)` runs each future on it"]
+        );
+        // The function is still there, rewritten.
+        assert!(out.starts_with("async fn f ()"), "{out}");
+        assert!(
+            out.contains("Runner :: run (& __runner_scope , g ())"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn const_fn_is_an_error() {
+        let out = expand_str(
+            Kind::Scope,
+            quote!(),
+            quote!(
+                const fn f() {}
+            ),
+        );
+        assert_eq!(
+            errors(&out),
+            ["`#[runner::scope]` functions cannot be `const`; remove `const`"]
+        );
+    }
+
+    #[test]
+    fn non_fn_items_are_errors_and_kept() {
+        for (item, head) in [
+            (
+                quote!(
+                    struct S {
+                        x: u8,
+                    }
+                ),
+                "struct S",
+            ),
+            (quote!(impl S { fn f(&self) {} }), "impl S"),
+            (
+                quote!(
+                    mod m {}
+                ),
+                "mod m",
+            ),
+            (
+                quote!(
+                    trait T {
+                        fn f(&self);
+                    }
+                ),
+                "trait T",
+            ),
+        ] {
+            let out = expand_str(Kind::Scope, quote!(), item.clone());
+            assert!(out.starts_with(&item.to_string()), "{out}");
+            assert_eq!(
+                errors(&out),
+                ["`#[runner::scope]` can only be used on a function; put it on the `fn` whose body calls `run!`"],
+                "{head}"
+            );
+        }
+    }
+
+    #[test]
+    fn argument_errors_still_expand_the_fn() {
+        let out = expand_str(
+            Kind::Scope,
+            quote!(worker_threads = "2", debug),
+            quote!(
+                fn f() {
+                    run!(g())
+                }
+            ),
+        );
+        assert_eq!(errors(&out).len(), 1, "{out}");
+        assert!(
+            out.contains("Runner :: builder () . debug (true) . build ()"),
+            "{out}"
+        );
+        assert!(
+            out.contains("Runner :: run (& __runner_scope , g ())"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn errors_are_combined() {
+        let out = expand_str(
+            Kind::Scope,
+            quote!(nope, timeout = "1s"),
+            quote!(
+                async fn f() {
+                    async { run!(g()) };
+                }
+            ),
+        );
+        assert_eq!(errors(&out).len(), 4, "{out}");
+    }
+
+    #[test]
+    fn unparsable_items_are_returned_unchanged() {
+        let out = expand_str(Kind::Scope, quote!(), quote!(+ + +));
+        assert!(out.starts_with("+ + +"), "{out}");
+        assert_eq!(errors(&out).len(), 1, "{out}");
+    }
+
+    #[test]
+    fn entry_points() {
+        let sig = |item: TokenStream| syn::parse2::<ItemFn>(item).unwrap().sig;
+        assert_eq!(
+            Entry::of(
+                Kind::Scope,
+                &sig(quote!(
+                    fn main() {}
+                ))
+            ),
+            Entry::Main
+        );
+        assert_eq!(
+            Entry::of(
+                Kind::Test,
+                &sig(quote!(
+                    fn main() {}
+                ))
+            ),
+            Entry::Other
+        );
+        assert_eq!(
+            Entry::of(
+                Kind::Scope,
+                &sig(quote!(
+                    fn other() {}
+                ))
+            ),
+            Entry::Other
+        );
+    }
+}
