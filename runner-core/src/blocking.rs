@@ -1,0 +1,116 @@
+//! [`unblock`]: blocking closures on a thread pool, in the caller's context.
+//!
+//! Jobs run on smol's global `blocking` pool, and each runner counts its own
+//! jobs so that close can wait for them. A pool of our own would buy nothing
+//! for that: a thread stuck in a job cannot be stopped, whoever owns it, so an
+//! abandoned job holds a thread either way; and a pool per runner would start
+//! and join threads with every runner instead of sharing warm ones.
+
+use std::fmt;
+use std::future::Future;
+use std::panic::{self, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use event_listener::Event;
+
+use crate::context;
+use crate::current;
+use crate::executor::Shared;
+use crate::task::{CaughtPanic, Outcome};
+
+/// The blocking jobs of one runner.
+pub(crate) struct Jobs {
+    /// Jobs started and not finished.
+    pending: AtomicUsize,
+    /// Notified whenever a job finishes.
+    pub(crate) done: Event,
+}
+
+impl Jobs {
+    pub(crate) fn new() -> Jobs {
+        Jobs {
+            pending: AtomicUsize::new(0),
+            done: Event::new(),
+        }
+    }
+
+    pub(crate) fn pending(&self) -> usize {
+        self.pending.load(Ordering::Acquire)
+    }
+}
+
+/// Counts one job as pending until it drops, also when the job panics.
+struct Job(Arc<Shared>);
+
+impl Job {
+    fn start(shared: Arc<Shared>) -> Job {
+        shared.jobs.pending.fetch_add(1, Ordering::AcqRel);
+        Job(shared)
+    }
+}
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        self.0.jobs.pending.fetch_sub(1, Ordering::AcqRel);
+        self.0.jobs.done.notify(usize::MAX);
+    }
+}
+
+/// Runs a blocking closure on a thread pool and returns a future of its
+/// result.
+///
+/// The closure runs in a copy of the caller's context taken at the call; the
+/// pool thread's own context is never touched. Called from code that a
+/// [`Runner`](crate::Runner) is running, the job counts as that runner's:
+/// close waits for it, within the close timeout. The job starts at once,
+/// whether or not the future is awaited. If the closure panics, awaiting the
+/// future resumes the panic.
+///
+/// # Examples
+///
+/// ```
+/// let runner = runner::Runner::new();
+/// let sum = runner.run(runner::unblock(|| (1..=10).sum::<u32>()));
+/// assert_eq!(sum, 55);
+/// ```
+pub fn unblock<F, R>(f: F) -> Unblock<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let mut vars = context::current_vars();
+    let shared = current::with(|shared, _| shared.clone());
+    let job = shared.clone().map(Job::start);
+    let task = blocking::unblock(move || {
+        let _job = job;
+        let result = context::scope(&mut vars, || panic::catch_unwind(AssertUnwindSafe(f)));
+        result.map_err(|payload| CaughtPanic::new(payload, shared))
+    });
+    Unblock { task }
+}
+
+/// The future returned by [`unblock`].
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct Unblock<R> {
+    task: blocking::Task<Outcome<R>>,
+}
+
+impl<R> Future for Unblock<R> {
+    type Output = R;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<R> {
+        match futures_lite::ready!(Pin::new(&mut self.task).poll(cx)) {
+            Ok(output) => Poll::Ready(output),
+            Err(caught) => caught.resume(),
+        }
+    }
+}
+
+impl<R> fmt::Debug for Unblock<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Unblock").finish_non_exhaustive()
+    }
+}

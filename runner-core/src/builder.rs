@@ -1,0 +1,172 @@
+//! [`Builder`]: a runner's settings, and `RUNNER_DEBUG`.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use crate::Runner;
+
+/// Settings for a [`Runner`], made with [`Runner::builder`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let runner = runner::Runner::builder()
+///     .worker_threads(2)
+///     .close_timeout(Duration::from_secs(1))
+///     .build();
+/// assert_eq!(runner.run(async { 1 }), 1);
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a `Builder` does nothing until `.build()`"]
+pub struct Builder {
+    /// `None` until `debug` is called: then `RUNNER_DEBUG` decides.
+    debug: Option<bool>,
+    worker_threads: usize,
+    close_timeout: Duration,
+    slow_poll_threshold: Duration,
+    /// Set by `#[runner::test(timeout = ..)]`.
+    test_timeout: Option<Duration>,
+}
+
+/// The settings a built runner runs with.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) debug: bool,
+    pub(crate) worker_threads: usize,
+    pub(crate) close_timeout: Duration,
+    pub(crate) slow_poll_threshold: Duration,
+    pub(crate) test_timeout: Option<Duration>,
+}
+
+impl Builder {
+    /// Creates a builder with the default settings, the same as
+    /// [`Runner::builder`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let runner = runner::Builder::new().build();
+    /// assert_eq!(runner.run(async { 1 }), 1);
+    /// ```
+    pub fn new() -> Builder {
+        Builder {
+            debug: None,
+            worker_threads: 0,
+            close_timeout: Duration::from_secs(5),
+            slow_poll_threshold: Duration::from_millis(100),
+            test_timeout: None,
+        }
+    }
+
+    /// Turns debug mode on or off, whatever `RUNNER_DEBUG` says.
+    ///
+    /// Without this call, debug mode is on when the environment variable
+    /// `RUNNER_DEBUG` is set to anything but empty or `0` (read once per
+    /// process).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let runner = runner::Runner::builder().debug(true).build();
+    /// assert!(runner.is_debug());
+    /// ```
+    pub fn debug(mut self, debug: bool) -> Builder {
+        self.debug = Some(debug);
+        self
+    }
+
+    /// Sets how many worker threads run `Send` tasks, also between runs.
+    ///
+    /// The default, 0, runs all work on the thread that calls `run`, and only
+    /// while it does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let runner = runner::Runner::builder().worker_threads(1).build();
+    /// let name = runner.run(runner.spawn(async {
+    ///     std::thread::current().name().map(str::to_owned)
+    /// }));
+    /// assert!(name.is_some());
+    /// ```
+    pub fn worker_threads(mut self, worker_threads: usize) -> Builder {
+        self.worker_threads = worker_threads;
+        self
+    }
+
+    /// Sets how long each waiting step of close may take (default 5 s).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let runner = runner::Runner::builder()
+    ///     .close_timeout(Duration::from_millis(200))
+    ///     .build();
+    /// assert!(runner.close().elapsed < Duration::from_millis(200));
+    /// ```
+    pub fn close_timeout(mut self, close_timeout: Duration) -> Builder {
+        self.close_timeout = close_timeout;
+        self
+    }
+
+    /// Sets how long a single poll may take before debug mode reports it
+    /// (default 100 ms).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let runner = runner::Runner::builder()
+    ///     .debug(true)
+    ///     .slow_poll_threshold(Duration::from_millis(10))
+    ///     .build();
+    /// assert!(runner.is_debug());
+    /// ```
+    pub fn slow_poll_threshold(mut self, slow_poll_threshold: Duration) -> Builder {
+        self.slow_poll_threshold = slow_poll_threshold;
+        self
+    }
+
+    /// Makes every run that goes past `timeout` after `build` panic with a
+    /// message that lists the pending tasks. Used by `#[runner::test]`.
+    #[doc(hidden)]
+    pub fn __test_timeout(mut self, timeout: Duration) -> Builder {
+        self.test_timeout = Some(timeout);
+        self
+    }
+
+    /// Creates the runner. Cheap: the loop starts with the first run or spawn.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let runner = runner::Runner::builder().build();
+    /// assert_eq!(runner.run(async { 2 }), 2);
+    /// ```
+    pub fn build(self) -> Runner {
+        Runner::with_config(Config {
+            debug: self.debug.unwrap_or_else(env_debug),
+            worker_threads: self.worker_threads,
+            close_timeout: self.close_timeout,
+            slow_poll_threshold: self.slow_poll_threshold,
+            test_timeout: self.test_timeout,
+        })
+    }
+}
+
+impl Default for Builder {
+    fn default() -> Builder {
+        Builder::new()
+    }
+}
+
+/// Whether `RUNNER_DEBUG` asks for debug mode: set, and neither empty nor `0`.
+fn env_debug() -> bool {
+    static DEBUG: OnceLock<bool> = OnceLock::new();
+    *DEBUG.get_or_init(|| std::env::var_os("RUNNER_DEBUG").is_some_and(|value| !value.is_empty() && value != "0"))
+}

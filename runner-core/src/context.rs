@@ -1,0 +1,621 @@
+//! Context variables: Python's `contextvars`, inherited the asyncio way.
+//!
+//! Each thread has a stack of entered contexts. Its top holds the values that
+//! [`ContextVar::get`] reads and [`ContextVar::set`] writes: the thread's own
+//! implicit context at the bottom (pushed on first write), a [`Context`] while
+//! [`Context::run`] or a run of the runner has it entered, and a task's own
+//! values while the task is polled. A task owns its values outright, so
+//! switching to them on every poll is a push and a pop, with no atomic
+//! operation; only a shared [`Context`] handle needs a lock, taken when it is
+//! entered and when it is left.
+//!
+//! A context's values are a sorted copy-on-write `Arc<Vec<..>>` of `Arc`ed
+//! values: a snapshot is one reference-count increment, whatever the number
+//! of variables, and a `set` in a context nobody has copied writes in place.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::fmt;
+use std::marker::PhantomData;
+use std::mem;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// A stored value. `Arc` so that copying a context never clones a `T`.
+type Value = Arc<dyn Any + Send + Sync>;
+
+/// Hands out variable ids; 0 means "not assigned yet".
+static NEXT_VAR_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Hands out context ids (for tokens); 0 means "not assigned yet".
+static NEXT_CONTEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// The contexts entered on this thread, innermost last. Empty means the
+    /// thread's implicit context, with nothing set in it yet.
+    static STACK: RefCell<Vec<Frame>> = const { RefCell::new(Vec::new()) };
+}
+
+/// One entered context on a thread's stack.
+struct Frame {
+    /// The shared [`Context`] this frame belongs to (its address), or 0 for a
+    /// task's own values and the thread's implicit context.
+    owner: usize,
+    /// The values, moved here from their owner while entered.
+    vars: Vars,
+}
+
+/// The values of one context.
+#[derive(Default)]
+pub(crate) struct Vars {
+    /// The context's identity for [`Token`] checks; 0 until a `set` needs it.
+    id: u64,
+    /// Sorted by variable id; `None` when nothing is set.
+    map: Option<Arc<Vec<(u64, Value)>>>,
+}
+
+impl Vars {
+    /// A snapshot: the same values, a new identity.
+    pub(crate) fn copy(&self) -> Vars {
+        Vars {
+            id: 0,
+            map: self.map.clone(),
+        }
+    }
+
+    fn lookup(&self, var: u64) -> Option<&Value> {
+        let map = self.map.as_deref()?;
+        let index = map.binary_search_by_key(&var, |entry| entry.0).ok()?;
+        Some(&map[index].1)
+    }
+
+    /// Sets (`Some`) or removes (`None`) a value, returning the old one.
+    fn replace(&mut self, var: u64, value: Option<Value>) -> Option<Value> {
+        let map = Arc::make_mut(self.map.get_or_insert_with(Default::default));
+        match (map.binary_search_by_key(&var, |entry| entry.0), value) {
+            (Ok(index), Some(value)) => Some(mem::replace(&mut map[index].1, value)),
+            (Ok(index), None) => Some(map.remove(index).1),
+            (Err(index), Some(value)) => {
+                map.insert(index, (var, value));
+                None
+            }
+            (Err(_), None) => None,
+        }
+    }
+
+    fn id(&mut self) -> u64 {
+        if self.id == 0 {
+            self.id = NEXT_CONTEXT_ID.fetch_add(1, Ordering::Relaxed);
+        }
+        self.id
+    }
+
+    fn len(&self) -> usize {
+        self.map.as_deref().map_or(0, Vec::len)
+    }
+}
+
+/// A snapshot of the calling thread's current context, as a task starts with.
+pub(crate) fn current_vars() -> Vars {
+    STACK.with(|stack| stack.borrow().last().map_or_else(Vars::default, |top| top.vars.copy()))
+}
+
+/// Runs `f` with `vars` as the current context, writing its changes back,
+/// also when `f` panics.
+pub(crate) fn scope<R>(vars: &mut Vars, f: impl FnOnce() -> R) -> R {
+    /// Pops the frame back into `vars`, also while unwinding.
+    struct Leave<'a>(&'a mut Vars);
+
+    impl Drop for Leave<'_> {
+        fn drop(&mut self) {
+            // `try_with`: a task may be dropped while the thread's locals are torn down.
+            let _ = STACK.try_with(|stack| {
+                if let Some(frame) = stack.borrow_mut().pop() {
+                    *self.0 = frame.vars;
+                }
+            });
+        }
+    }
+
+    let entered = STACK.try_with(|stack| {
+        let vars = mem::take(&mut *vars);
+        stack.borrow_mut().push(Frame { owner: 0, vars });
+    });
+    match entered {
+        Ok(()) => {
+            let _leave = Leave(vars);
+            f()
+        }
+        // The thread is going away: run without switching rather than not at all.
+        Err(_) => f(),
+    }
+}
+
+/// Calls `f` with the current context's values, or `None` when nothing was
+/// ever set on this thread.
+fn with_current<R>(f: impl FnOnce(Option<&Vars>) -> R) -> R {
+    STACK.with(|stack| f(stack.borrow().last().map(|top| &top.vars)))
+}
+
+/// Calls `f` with the current context's values, for writing.
+fn with_current_mut<R>(f: impl FnOnce(&mut Vars) -> R) -> R {
+    STACK.with(|stack| {
+        let mut stack = stack.borrow_mut();
+        if stack.is_empty() {
+            stack.push(Frame {
+                owner: 0,
+                vars: Vars::default(),
+            });
+        }
+        f(&mut stack.last_mut().expect("just pushed").vars)
+    })
+}
+
+/// A context variable: a value that each context (and so each task) can see
+/// and set on its own, like Python's `contextvars.ContextVar`.
+///
+/// Declare it as a `static`. [`get`](Self::get) returns the value in the
+/// current context, else the variable's default, else `None`.
+/// [`set`](Self::set) changes the current context only: tasks spawned earlier,
+/// the parent of a task and its siblings keep what they see.
+///
+/// # Examples
+///
+/// ```
+/// use runner::ContextVar;
+///
+/// static REQUEST_ID: ContextVar<u64> = ContextVar::new("request_id");
+/// static RETRIES: ContextVar<u32> = ContextVar::with_default("retries", || 3);
+///
+/// assert_eq!(REQUEST_ID.get(), None);
+/// assert_eq!(RETRIES.get(), Some(3));
+///
+/// let token = REQUEST_ID.set(7);
+/// assert_eq!(REQUEST_ID.get(), Some(7));
+/// REQUEST_ID.reset(token);
+/// assert_eq!(REQUEST_ID.get(), None);
+/// ```
+pub struct ContextVar<T> {
+    /// The name given at declaration, for debugging.
+    name: &'static str,
+    /// Called by `get` when the current context has no value.
+    default: Option<fn() -> T>,
+    /// This variable's identity, assigned on first `set`; 0 until then.
+    id: AtomicU64,
+    /// `fn() -> T`: the variable hands out `T`s but stores none itself.
+    _marker: PhantomData<fn() -> T>,
+}
+
+impl<T: Clone + Send + Sync + 'static> ContextVar<T> {
+    /// Declares a variable without a default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static USER: runner::ContextVar<String> = runner::ContextVar::new("user");
+    /// assert_eq!(USER.get(), None);
+    /// ```
+    pub const fn new(name: &'static str) -> Self {
+        ContextVar {
+            name,
+            default: None,
+            id: AtomicU64::new(0),
+            _marker: PhantomData,
+        }
+    }
+
+    /// Declares a variable whose [`get`](Self::get) returns `default()` in a
+    /// context that has no value for it.
+    ///
+    /// The default is never stored in a context: [`Context::get`] still
+    /// returns `None` for it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static RETRIES: runner::ContextVar<u32> = runner::ContextVar::with_default("retries", || 3);
+    /// assert_eq!(RETRIES.get(), Some(3));
+    /// assert_eq!(runner::Context::current().get(&RETRIES), None);
+    /// ```
+    pub const fn with_default(name: &'static str, default: fn() -> T) -> Self {
+        ContextVar {
+            name,
+            default: Some(default),
+            id: AtomicU64::new(0),
+            _marker: PhantomData,
+        }
+    }
+
+    /// Returns the variable's name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static USER: runner::ContextVar<String> = runner::ContextVar::new("user");
+    /// assert_eq!(USER.name(), "user");
+    /// ```
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Returns the value in the current context, else the default, else `None`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static LEVEL: runner::ContextVar<u8> = runner::ContextVar::with_default("level", || 1);
+    /// assert_eq!(LEVEL.get(), Some(1));
+    /// let _token = LEVEL.set(2);
+    /// assert_eq!(LEVEL.get(), Some(2));
+    /// ```
+    pub fn get(&self) -> Option<T> {
+        let id = self.id.load(Ordering::Relaxed);
+        if id != 0 {
+            let value = with_current(|vars| vars.and_then(|vars| vars.lookup(id)).map(downcast::<T>));
+            if value.is_some() {
+                return value;
+            }
+        }
+        self.default.map(|default| default())
+    }
+
+    /// Sets the value in the current context and returns a [`Token`] that
+    /// [`reset`](Self::reset) takes to restore what was there before.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static USER: runner::ContextVar<&str> = runner::ContextVar::new("user");
+    /// let token = USER.set("ada");
+    /// assert_eq!(USER.get(), Some("ada"));
+    /// USER.reset(token);
+    /// assert_eq!(USER.get(), None);
+    /// ```
+    pub fn set(&self, value: T) -> Token<T> {
+        let var = self.id();
+        let (context, old) = with_current_mut(|vars| (vars.id(), vars.replace(var, Some(Arc::new(value)))));
+        Token {
+            var,
+            context,
+            old,
+            var_name: self.name,
+            _marker: PhantomData,
+        }
+    }
+
+    /// Restores the value the variable had before the [`set`](Self::set) that
+    /// returned `token`, or removes it if it had none.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `token` was returned by another variable's `set`, or by a
+    /// `set` in another context.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static DEPTH: runner::ContextVar<u32> = runner::ContextVar::new("depth");
+    /// let outer = DEPTH.set(1);
+    /// let inner = DEPTH.set(2);
+    /// DEPTH.reset(inner);
+    /// assert_eq!(DEPTH.get(), Some(1));
+    /// DEPTH.reset(outer);
+    /// assert_eq!(DEPTH.get(), None);
+    /// ```
+    #[track_caller]
+    pub fn reset(&self, token: Token<T>) {
+        if token.var != self.id.load(Ordering::Relaxed) {
+            panic!(
+                "`ContextVar::reset` was given a token of another variable (`{}`, not `{}`)",
+                token.var_name, self.name
+            );
+        }
+        // The old value drops after the stack is released: its `Drop` may read variables.
+        let replaced = with_current_mut(|vars| {
+            (vars.id() == token.context).then(|| vars.replace(token.var, token.old))
+        });
+        if replaced.is_none() {
+            panic!(
+                "`ContextVar::reset` of `{}` was given a token created in another context",
+                self.name
+            );
+        }
+    }
+
+    fn id(&self) -> u64 {
+        let id = self.id.load(Ordering::Relaxed);
+        if id != 0 {
+            return id;
+        }
+        let new = NEXT_VAR_ID.fetch_add(1, Ordering::Relaxed);
+        match self.id.compare_exchange(0, new, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => new,
+            Err(existing) => existing,
+        }
+    }
+}
+
+fn downcast<T: Clone + 'static>(value: &Value) -> T {
+    value
+        .downcast_ref::<T>()
+        .expect("a variable id always maps to values of its own type")
+        .clone()
+}
+
+impl<T> fmt::Debug for ContextVar<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ContextVar").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+/// What [`ContextVar::set`] returns: the proof needed to undo that `set`.
+///
+/// [`ContextVar::reset`] takes it by value and it is not `Clone`, so a token
+/// is used at most once.
+///
+/// # Examples
+///
+/// ```
+/// static MODE: runner::ContextVar<&str> = runner::ContextVar::new("mode");
+/// let token: runner::Token<&str> = MODE.set("fast");
+/// MODE.reset(token);
+/// assert_eq!(MODE.get(), None);
+/// ```
+pub struct Token<T> {
+    /// The variable that was set.
+    var: u64,
+    /// The context it was set in.
+    context: u64,
+    /// What the variable held before; `None` if it was unset.
+    old: Option<Value>,
+    /// For the panic message of a mismatched reset.
+    var_name: &'static str,
+    _marker: PhantomData<fn() -> T>,
+}
+
+impl<T> fmt::Debug for Token<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Token")
+            .field("var", &self.var_name)
+            .field("had_value", &self.old.is_some())
+            .finish()
+    }
+}
+
+/// A set of context variable values, like Python's `contextvars.Context`.
+///
+/// A `Context` is a handle: a clone is another handle to the same context,
+/// and [`copy`](Self::copy) makes an independent snapshot. [`run`](Self::run)
+/// enters it on the calling thread for the length of a closure; what the
+/// closure sets stays in the context.
+///
+/// # Examples
+///
+/// ```
+/// use runner::{Context, ContextVar};
+///
+/// static USER: ContextVar<&str> = ContextVar::new("user");
+///
+/// let ctx = Context::new();
+/// ctx.run(|| USER.set("ada"));
+/// assert_eq!(ctx.get(&USER), Some("ada"));
+/// assert_eq!(USER.get(), None); // the caller's context is untouched
+/// ```
+#[derive(Clone)]
+pub struct Context {
+    inner: Arc<Inner>,
+}
+
+/// The shared state behind a [`Context`] handle.
+struct Inner {
+    slot: Mutex<Slot>,
+}
+
+struct Slot {
+    /// Whether some thread has the context entered; its values are then on
+    /// that thread's stack, not here.
+    entered: bool,
+    /// The values while nobody has the context entered.
+    vars: Vars,
+}
+
+impl Context {
+    /// Creates an empty context.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static USER: runner::ContextVar<&str> = runner::ContextVar::new("user");
+    /// let _token = USER.set("ada");
+    /// assert_eq!(runner::Context::new().get(&USER), None);
+    /// ```
+    pub fn new() -> Context {
+        Context::from_vars(Vars::default())
+    }
+
+    /// Returns a snapshot of the calling thread's current context, like
+    /// Python's `contextvars.copy_context()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static USER: runner::ContextVar<&str> = runner::ContextVar::new("user");
+    /// let _token = USER.set("ada");
+    /// let snapshot = runner::Context::current();
+    /// USER.set("grace");
+    /// assert_eq!(snapshot.get(&USER), Some("ada"));
+    /// ```
+    pub fn current() -> Context {
+        Context::from_vars(current_vars())
+    }
+
+    pub(crate) fn from_vars(vars: Vars) -> Context {
+        Context {
+            inner: Arc::new(Inner {
+                slot: Mutex::new(Slot { entered: false, vars }),
+            }),
+        }
+    }
+
+    /// Returns an independent snapshot of this context.
+    ///
+    /// # Panics
+    ///
+    /// Panics if the context is entered on another thread right now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static USER: runner::ContextVar<&str> = runner::ContextVar::new("user");
+    /// let ctx = runner::Context::new();
+    /// let copy = ctx.copy();
+    /// ctx.run(|| USER.set("ada"));
+    /// assert_eq!(copy.get(&USER), None);
+    /// ```
+    #[track_caller]
+    pub fn copy(&self) -> Context {
+        Context::from_vars(self.vars())
+    }
+
+    /// Returns the value stored for `var` in this context, or `None`.
+    ///
+    /// Defaults are never stored, so an unset variable gives `None` even if
+    /// it has a default.
+    ///
+    /// # Panics
+    ///
+    /// Panics if the context is entered on another thread right now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static USER: runner::ContextVar<&str> = runner::ContextVar::new("user");
+    /// let ctx = runner::Context::new();
+    /// assert_eq!(ctx.get(&USER), None);
+    /// ctx.run(|| USER.set("ada"));
+    /// assert_eq!(ctx.get(&USER), Some("ada"));
+    /// ```
+    #[track_caller]
+    pub fn get<T: Clone + Send + Sync + 'static>(&self, var: &ContextVar<T>) -> Option<T> {
+        let id = var.id.load(Ordering::Relaxed);
+        if id == 0 {
+            return None;
+        }
+        self.with_vars(|vars| vars.lookup(id).map(downcast::<T>))
+    }
+
+    /// Runs `f` in this context and returns its result.
+    ///
+    /// What `f` sets stays in this context, also when `f` panics; the
+    /// caller's context is untouched.
+    ///
+    /// # Panics
+    ///
+    /// Panics with a message containing `already entered` if the context is
+    /// entered already, by this thread (recursively) or by another one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static COUNT: runner::ContextVar<u32> = runner::ContextVar::new("count");
+    /// let ctx = runner::Context::new();
+    /// let seen = ctx.run(|| {
+    ///     COUNT.set(1);
+    ///     COUNT.get()
+    /// });
+    /// assert_eq!(seen, Some(1));
+    /// assert_eq!(ctx.get(&COUNT), Some(1));
+    /// assert_eq!(COUNT.get(), None);
+    /// ```
+    #[track_caller]
+    pub fn run<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _entered = self.enter();
+        f()
+    }
+
+    /// Enters the context on this thread until the returned guard drops.
+    #[track_caller]
+    pub(crate) fn enter(&self) -> Entered<'_> {
+        let vars = {
+            let mut slot = self.lock();
+            if slot.entered {
+                drop(slot);
+                panic!("cannot enter the context: it is already entered");
+            }
+            slot.entered = true;
+            mem::take(&mut slot.vars)
+        };
+        STACK.with(|stack| stack.borrow_mut().push(Frame { owner: self.address(), vars }));
+        Entered { context: self }
+    }
+
+    /// Returns a snapshot of the values, wherever they are right now.
+    #[track_caller]
+    pub(crate) fn vars(&self) -> Vars {
+        self.with_vars(Vars::copy)
+    }
+
+    #[track_caller]
+    fn with_vars<R>(&self, f: impl FnOnce(&Vars) -> R) -> R {
+        let slot = self.lock();
+        if !slot.entered {
+            return f(&slot.vars);
+        }
+        drop(slot);
+        // Entered: the values are on the stack of the thread that entered it.
+        let address = self.address();
+        let found = STACK.with(|stack| {
+            let stack = stack.borrow();
+            let frame = stack.iter().rev().find(|frame| frame.owner == address);
+            frame.map(|frame| f(&frame.vars))
+        });
+        match found {
+            Some(result) => result,
+            None => panic!("cannot read the context: it is entered on another thread"),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Slot> {
+        // Poisoning cannot leave a `Slot` half-written: recover it.
+        self.inner.slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn address(&self) -> usize {
+        Arc::as_ptr(&self.inner) as usize
+    }
+}
+
+impl Default for Context {
+    fn default() -> Context {
+        Context::new()
+    }
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let slot = self.lock();
+        let mut out = f.debug_struct("Context");
+        out.field("entered", &slot.entered);
+        if !slot.entered {
+            out.field("len", &slot.vars.len());
+        }
+        out.finish()
+    }
+}
+
+/// Keeps a [`Context`] entered on this thread; leaving writes its values back.
+pub(crate) struct Entered<'a> {
+    context: &'a Context,
+}
+
+impl Drop for Entered<'_> {
+    fn drop(&mut self) {
+        let frame = STACK.try_with(|stack| stack.borrow_mut().pop()).ok().flatten();
+        let mut slot = self.context.lock();
+        if let Some(frame) = frame {
+            debug_assert_eq!(frame.owner, self.context.address(), "contexts left out of order");
+            slot.vars = frame.vars;
+        }
+        slot.entered = false;
+    }
+}

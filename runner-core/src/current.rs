@@ -1,0 +1,74 @@
+//! The runner running on this thread, for the free functions and for the
+//! re-entrancy check of `run`.
+
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
+
+use crate::executor::Shared;
+
+thread_local! {
+    /// The runner whose loop this thread is running, if any.
+    static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
+}
+
+struct Current {
+    shared: Arc<Shared>,
+    /// Whether this thread is one of the runner's workers.
+    on_worker: bool,
+}
+
+/// The message of the panic when `run` is called inside a running loop.
+pub(crate) const NESTED_RUN: &str =
+    "`Runner::run` cannot be called from a running event loop; `.await` the future instead";
+
+/// Panics if a runner is running on this thread.
+#[track_caller]
+pub(crate) fn assert_not_running() {
+    if CURRENT.with(|current| current.borrow().is_some()) {
+        panic!("{NESTED_RUN}");
+    }
+}
+
+/// Calls `f` with the runner running on this thread, if any.
+pub(crate) fn with<R>(f: impl FnOnce(&Arc<Shared>, bool) -> R) -> Option<R> {
+    CURRENT.with(|current| current.borrow().as_ref().map(|current| f(&current.shared, current.on_worker)))
+}
+
+/// Makes `shared` the runner of this thread until the guard drops.
+///
+/// The `Arc` is moved in from `home` and back, so that a run pays no
+/// reference count.
+pub(crate) fn enter(home: &Cell<Option<Arc<Shared>>>) -> Entered<'_> {
+    let shared = home.take().expect("a runner's lent handle is home between runs");
+    Entered {
+        previous: replace(Some(Current { shared, on_worker: false })),
+        home: Some(home),
+    }
+}
+
+/// Makes this worker thread run `shared` until the guard drops.
+pub(crate) fn enter_worker(shared: Arc<Shared>) -> Entered<'static> {
+    Entered {
+        previous: replace(Some(Current { shared, on_worker: true })),
+        home: None,
+    }
+}
+
+fn replace(current: Option<Current>) -> Option<Current> {
+    CURRENT.with(|slot| slot.replace(current))
+}
+
+/// Restores the thread's previous runner (usually none), also on unwinding.
+pub(crate) struct Entered<'a> {
+    previous: Option<Current>,
+    home: Option<&'a Cell<Option<Arc<Shared>>>>,
+}
+
+impl Drop for Entered<'_> {
+    fn drop(&mut self) {
+        let ours = CURRENT.try_with(|slot| slot.replace(self.previous.take())).ok().flatten();
+        if let (Some(home), Some(ours)) = (self.home, ours) {
+            home.set(Some(ours.shared));
+        }
+    }
+}

@@ -1,0 +1,341 @@
+//! The scheduler: run queues, the loop that `run` drives, and worker threads.
+//!
+//! Built directly on async-task rather than on async-executor: a run of a
+//! ready future must not pay for `LocalExecutor::run` (it allocates a queue
+//! per call), and a runner needs what async-executor does not expose: a
+//! registry of pending tasks to cancel at close, and a loop that polls the
+//! run's future only when it was woken. See BENCHMARKS.md for the numbers.
+//!
+//! Every task is a [`TaskFuture`] (context switch, panic capture) inside an
+//! async-task allocation whose schedule function pushes onto one of two
+//! queues: `local` for `spawn_local` tasks, which only the runner's thread
+//! runs, and `global` for `Send` tasks, which workers run too.
+
+use std::future::Future;
+use std::panic::{self, AssertUnwindSafe, Location};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
+
+use async_task::Runnable;
+use atomic_waker::AtomicWaker;
+use concurrent_queue::ConcurrentQueue;
+use event_listener::Event;
+use slab::Slab;
+
+use crate::blocking::Jobs;
+use crate::close::CloseState;
+use crate::context::Vars;
+use crate::current;
+use crate::task::{Task, TaskFuture};
+
+/// How many tasks the runner's thread runs before it checks the run's future.
+const BUDGET: usize = 64;
+
+/// The state a runner shares with its tasks, wakers and workers.
+pub(crate) struct Shared {
+    /// Tasks spawned with `spawn_local`: only the runner's thread runs them.
+    local: ConcurrentQueue<Runnable>,
+    /// `Send` tasks: run by the runner's thread during runs, and by workers.
+    global: ConcurrentQueue<Runnable>,
+    /// Wakes the runner's thread when it sleeps waiting for work.
+    sleeper: AtomicWaker,
+    /// Set when the future of the current run was woken.
+    main_woken: AtomicBool,
+    /// Wakes idle workers.
+    work: Event,
+    /// How many worker threads there are.
+    pub(crate) worker_threads: usize,
+    /// Tells workers to exit.
+    stopping: AtomicBool,
+    /// Counts workers that have exited; `exited` is notified as each one does.
+    workers_exited: AtomicUsize,
+    pub(crate) exited: Event,
+    /// Every task that has not finished: how to wake it and where it came from.
+    tasks: Mutex<Slab<TaskEntry>>,
+    /// Notified when the last pending task finishes.
+    pub(crate) tasks_done: Event,
+    /// `closing()` and the `on_close` cleanups.
+    pub(crate) closing: CloseState,
+    /// Jobs sent to the blocking pool and not finished.
+    pub(crate) jobs: Jobs,
+    /// Panics nobody observed (see `CloseReport::panicked`).
+    pub(crate) panicked: AtomicUsize,
+    /// Set while close drops the futures of leftover tasks.
+    pub(crate) draining: AtomicBool,
+    /// Futures that close dropped.
+    pub(crate) dropped: AtomicUsize,
+}
+
+/// A pending task, as the registry knows it.
+struct TaskEntry {
+    /// Waking it at close makes its `Runnable` show up in a queue, to be dropped.
+    waker: Waker,
+    /// Where it was spawned, for reports.
+    site: &'static Location<'static>,
+}
+
+impl Shared {
+    pub(crate) fn new(worker_threads: usize) -> Shared {
+        Shared {
+            local: ConcurrentQueue::unbounded(),
+            global: ConcurrentQueue::unbounded(),
+            sleeper: AtomicWaker::new(),
+            main_woken: AtomicBool::new(false),
+            work: Event::new(),
+            worker_threads,
+            stopping: AtomicBool::new(false),
+            workers_exited: AtomicUsize::new(0),
+            exited: Event::new(),
+            tasks: Mutex::new(Slab::new()),
+            tasks_done: Event::new(),
+            closing: CloseState::new(),
+            jobs: Jobs::new(),
+            panicked: AtomicUsize::new(0),
+            draining: AtomicBool::new(false),
+            dropped: AtomicUsize::new(0),
+        }
+    }
+
+    /// Spawns a `Send` task that starts with `vars` as its context.
+    pub(crate) fn spawn<F>(self: &Arc<Self>, vars: Vars, site: &'static Location<'static>, future: F) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.register(site, |key| {
+            let future = TaskFuture::new(self.clone(), vars, Some(key), future);
+            let shared = self.clone();
+            async_task::spawn(future, move |runnable| shared.schedule_global(runnable))
+        })
+    }
+
+    /// Spawns a task that only the runner's thread may poll.
+    pub(crate) fn spawn_local<F>(self: &Arc<Self>, vars: Vars, site: &'static Location<'static>, future: F) -> Task<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        self.register(site, |key| {
+            let future = TaskFuture::new(self.clone(), vars, Some(key), future);
+            let shared = self.clone();
+            async_task::spawn_local(future, move |runnable| shared.schedule_local(runnable))
+        })
+    }
+
+    /// Creates a task with `spawn`, enters it in the registry and schedules it.
+    fn register<T>(
+        &self,
+        site: &'static Location<'static>,
+        spawn: impl FnOnce(usize) -> (Runnable, async_task::Task<crate::task::Outcome<T>>),
+    ) -> Task<T> {
+        let (runnable, task) = {
+            let mut tasks = self.lock_tasks();
+            let entry = tasks.vacant_entry();
+            let (runnable, task) = spawn(entry.key());
+            entry.insert(TaskEntry {
+                waker: runnable.waker(),
+                site,
+            });
+            (runnable, task)
+        };
+        runnable.schedule();
+        Task::new(task.fallible())
+    }
+
+    /// Removes a finished (or dropped) task from the registry.
+    pub(crate) fn unregister(&self, key: usize) {
+        let mut tasks = self.lock_tasks();
+        tasks.try_remove(key);
+        if tasks.is_empty() {
+            drop(tasks);
+            self.tasks_done.notify(usize::MAX);
+        }
+    }
+
+    /// How many tasks have not finished.
+    pub(crate) fn pending_tasks(&self) -> usize {
+        self.lock_tasks().len()
+    }
+
+    /// The spawn sites of the tasks that have not finished.
+    pub(crate) fn pending_sites(&self) -> Vec<&'static Location<'static>> {
+        self.lock_tasks().iter().map(|(_, entry)| entry.site).collect()
+    }
+
+    fn lock_tasks(&self) -> MutexGuard<'_, Slab<TaskEntry>> {
+        // The registry is never left half-updated: recover it from poisoning.
+        self.tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn schedule_global(&self, runnable: Runnable) {
+        // Pushing to an unbounded queue that is never closed cannot fail.
+        let _ = self.global.push(runnable);
+        if self.worker_threads > 0 {
+            self.work.notify(1);
+        }
+        self.sleeper.wake();
+    }
+
+    fn schedule_local(&self, runnable: Runnable) {
+        let _ = self.local.push(runnable);
+        self.sleeper.wake();
+    }
+
+    /// Runs `future` to completion on this thread, running ready tasks while
+    /// it is pending. `waker` must be the runner's main waker.
+    pub(crate) fn block_on<T>(&self, waker: &Waker, mut future: Pin<&mut impl Future<Output = T>>) -> T {
+        let mut cx = Context::from_waker(waker);
+        // The fast path: a future that is ready at once never touches the queues.
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        loop {
+            // Tasks that became ready first run first, as in asyncio's ready queue.
+            let ran = self.run_ready();
+            if self.main_woken.load(Ordering::Relaxed) && self.main_woken.swap(false, Ordering::Acquire) {
+                if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+                    return output;
+                }
+            } else if !ran {
+                // Nothing to do: sleep in the reactor until a timer, I/O or a wake.
+                async_io::block_on(Park(self));
+            }
+        }
+    }
+
+    /// Runs up to [`BUDGET`] ready tasks; returns whether it ran any.
+    fn run_ready(&self) -> bool {
+        for ran in 0..BUDGET {
+            // Alternate between the queues so that neither starves the other.
+            let (first, second) = if ran % 2 == 0 {
+                (&self.local, &self.global)
+            } else {
+                (&self.global, &self.local)
+            };
+            match first.pop().or_else(|_| second.pop()) {
+                Ok(runnable) => self.run(runnable),
+                Err(_) => return ran > 0,
+            }
+        }
+        true
+    }
+
+    /// Runs one task. Its own panics are caught inside; what could still
+    /// escape here is the drop of a detached task's output.
+    fn run(&self, runnable: Runnable) {
+        if panic::catch_unwind(AssertUnwindSafe(|| runnable.run())).is_err() {
+            self.panicked.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn has_work(&self) -> bool {
+        self.main_woken.load(Ordering::Acquire) || !self.local.is_empty() || !self.global.is_empty()
+    }
+
+    /// The body of a worker thread: run `Send` tasks until told to stop.
+    pub(crate) fn work(self: Arc<Self>) {
+        let _current = current::enter_worker(self.clone());
+        async_io::block_on(async {
+            loop {
+                while let Ok(runnable) = self.global.pop() {
+                    self.run(runnable);
+                }
+                if self.stopping.load(Ordering::Acquire) {
+                    return;
+                }
+                let listener = self.work.listen();
+                if self.global.is_empty() && !self.stopping.load(Ordering::Acquire) {
+                    listener.await;
+                }
+            }
+        });
+        self.workers_exited.fetch_add(1, Ordering::Release);
+        self.exited.notify(usize::MAX);
+    }
+
+    /// Tells the workers to exit once they finish what they are running.
+    pub(crate) fn stop_workers(&self) {
+        self.stopping.store(true, Ordering::Release);
+        self.work.notify(usize::MAX);
+    }
+
+    pub(crate) fn workers_running(&self) -> usize {
+        self.worker_threads - self.workers_exited.load(Ordering::Acquire)
+    }
+
+    /// Drops the futures of all pending tasks, each in its own context (the
+    /// task's `Drop` does that). Returns how many were dropped.
+    ///
+    /// Call with the workers stopped, on the runner's thread.
+    pub(crate) fn drop_all_tasks(&self) -> usize {
+        self.draining.store(true, Ordering::Release);
+        let before = self.dropped.load(Ordering::Acquire);
+        // A dropped future may spawn or wake other tasks: repeat while that
+        // turns up anything, a bounded number of times.
+        for _ in 0..100 {
+            let wakers: Vec<Waker> = self.lock_tasks().iter().map(|(_, entry)| entry.waker.clone()).collect();
+            wakers.into_iter().for_each(Waker::wake);
+            let mut any = false;
+            while let Ok(runnable) = self.local.pop().or_else(|_| self.global.pop()) {
+                any = true;
+                // Dropping a `Runnable` drops its future; panics there are caught inside.
+                drop(runnable);
+            }
+            if !any {
+                break;
+            }
+        }
+        self.draining.store(false, Ordering::Release);
+        self.dropped.load(Ordering::Acquire) - before
+    }
+
+    /// The waker for the futures that `block_on` runs.
+    pub(crate) fn main_waker(self: &Arc<Self>) -> Waker {
+        Waker::from(Arc::new(MainWaker(self.clone())))
+    }
+
+    /// Runs `future` on this thread's loop until it completes or `timeout`
+    /// passes; returns whether it completed.
+    pub(crate) fn block_on_for(&self, waker: &Waker, timeout: Duration, future: impl Future<Output = ()>) -> bool {
+        use futures_lite::FutureExt;
+        let deadline = async {
+            async_io::Timer::after(timeout).await;
+            false
+        };
+        let future = std::pin::pin!(async { future.await; true }.or(deadline));
+        self.block_on(waker, future)
+    }
+}
+
+/// Wakes the run's own future: sets the flag the loop checks, then the loop.
+struct MainWaker(Arc<Shared>);
+
+impl Wake for MainWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.main_woken.store(true, Ordering::Release);
+        self.0.sleeper.wake();
+    }
+}
+
+/// Resolves when the runner's thread has something to do.
+struct Park<'a>(&'a Shared);
+
+impl Future for Park<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.0.sleeper.register(cx.waker());
+        if self.0.has_work() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}

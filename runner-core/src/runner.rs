@@ -1,0 +1,356 @@
+//! [`Runner`]: one event loop for many top-level runs.
+
+use std::cell::{Cell, OnceCell};
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::panic::Location;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::Waker;
+use std::thread::{self, JoinHandle};
+use std::time::Instant;
+
+use futures_lite::FutureExt;
+
+use crate::builder::{Builder, Config};
+use crate::close::{self, CloseReport};
+use crate::context::Context;
+use crate::current;
+use crate::executor::Shared;
+use crate::task::Task;
+
+/// One event loop that runs many futures, one after the other, from sync
+/// code: Python's `asyncio.Runner`.
+///
+/// Every [`run`](Self::run) blocks the calling thread until its future is
+/// done, on the same loop and in the same [`Context`]: tasks spawned by one
+/// run keep going during the next, and context variables set by one run are
+/// seen by the next. [`close`](Self::close), or dropping the runner, cancels
+/// what is left, runs the [`on_close`](crate::on_close) cleanups, and waits
+/// for blocking jobs, each step within the close timeout.
+///
+/// A runner is created cheaply and starts its loop on the first run or spawn;
+/// it then goes from created to started to closed, once. It stays on the
+/// thread that created it (`!Send`), like the `!Send` tasks it runs.
+///
+/// # Examples
+///
+/// ```
+/// use runner::Runner;
+///
+/// let runner = Runner::new();
+/// let first = runner.run(async { 1 });
+/// let second = runner.run(async move { first + 1 });
+/// assert_eq!(second, 2);
+/// let report = runner.close();
+/// assert_eq!(report.cancelled, 0);
+/// ```
+pub struct Runner {
+    config: Config,
+    /// The context every run executes in.
+    context: Context,
+    /// The loop, once started; taken by close.
+    started: OnceCell<Loop>,
+    /// Tasks spawned with `spawn_local` belong to this thread.
+    _not_send: PhantomData<*const ()>,
+}
+
+/// A started loop.
+struct Loop {
+    shared: Arc<Shared>,
+    /// Wakes the future of the current run.
+    waker: Waker,
+    /// A second handle to `shared`, moved into the thread-local current
+    /// runner for each run and back (see `current::enter`).
+    lent: Cell<Option<Arc<Shared>>>,
+    /// When runs must stop, for `#[runner::test(timeout = ..)]`.
+    deadline: Option<Instant>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl Runner {
+    /// Creates a runner with the default settings.
+    ///
+    /// Cheap: it takes a snapshot of the calling thread's context and starts
+    /// nothing until the first run or spawn.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let runner = runner::Runner::new();
+    /// assert_eq!(runner.run(async { "done" }), "done");
+    /// ```
+    pub fn new() -> Runner {
+        Builder::new().build()
+    }
+
+    /// Returns a [`Builder`] to configure a runner.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let runner = runner::Runner::builder().worker_threads(1).build();
+    /// assert_eq!(runner.run(async { 1 }), 1);
+    /// ```
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    pub(crate) fn with_config(config: Config) -> Runner {
+        Runner {
+            config,
+            context: Context::current(),
+            started: OnceCell::new(),
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Runs `future` to completion on this runner's loop, in the runner's
+    /// context, and returns its output.
+    ///
+    /// The future need not be `Send` or `'static`. Tasks spawned earlier make
+    /// progress while it runs. A future that is ready at its first poll costs
+    /// no more than that poll.
+    ///
+    /// # Panics
+    ///
+    /// If `future` panics, the panic comes out of `run` with its original
+    /// payload, and the runner stays usable.
+    ///
+    /// Panics with a message containing `cannot be called from a running
+    /// event loop` if any runner is running on this thread (this one,
+    /// another one, or a task calls it), before doing anything else.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let runner = runner::Runner::new();
+    /// let text = String::from("borrowed");
+    /// let len = runner.run(async { text.len() });
+    /// assert_eq!(len, 8);
+    /// ```
+    #[track_caller]
+    pub fn run<F: Future>(&self, future: F) -> F::Output {
+        current::assert_not_running();
+        self.run_with(&self.context, future)
+    }
+
+    /// Runs `future` like [`run`](Self::run), in `context` instead of the
+    /// runner's context; what it sets goes to `context`.
+    ///
+    /// # Panics
+    ///
+    /// As [`run`](Self::run); also if `context` is entered already.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static USER: runner::ContextVar<&str> = runner::ContextVar::new("user");
+    ///
+    /// let runner = runner::Runner::new();
+    /// let ctx = runner::Context::new();
+    /// runner.run_in(&ctx, async { USER.set("ada") });
+    /// assert_eq!(ctx.get(&USER), Some("ada"));
+    /// assert_eq!(runner.context().get(&USER), None);
+    /// ```
+    #[track_caller]
+    pub fn run_in<F: Future>(&self, context: &Context, future: F) -> F::Output {
+        current::assert_not_running();
+        self.run_with(context, future)
+    }
+
+    #[track_caller]
+    fn run_with<F: Future>(&self, context: &Context, future: F) -> F::Output {
+        let started = self.start();
+        let _current = current::enter(&started.lent);
+        let _entered = context.enter();
+        let future = pin!(future);
+        match started.deadline {
+            None => started.shared.block_on(&started.waker, future),
+            Some(deadline) => started.run_until(deadline, future, &self.config),
+        }
+    }
+
+    /// Spawns a `Send` task onto this runner.
+    ///
+    /// Callable before, between and during runs. The task starts with a copy
+    /// of the runner's context and makes progress whenever the loop runs (and
+    /// on the workers, if there are any).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let runner = runner::Runner::new();
+    /// let task = runner.spawn(async { 6 * 7 });
+    /// assert_eq!(runner.run(task), 42);
+    /// ```
+    #[track_caller]
+    pub fn spawn<F>(&self, future: F) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let site = Location::caller();
+        self.start().shared.spawn(self.context.vars(), site, future)
+    }
+
+    /// Spawns a task that need not be `Send`; it runs on this runner's thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    ///
+    /// let runner = runner::Runner::new();
+    /// let name = Rc::new("local");
+    /// let task = runner.spawn_local(async move { *name });
+    /// assert_eq!(runner.run(task), "local");
+    /// ```
+    #[track_caller]
+    pub fn spawn_local<F>(&self, future: F) -> Task<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let site = Location::caller();
+        self.start().shared.spawn_local(self.context.vars(), site, future)
+    }
+
+    /// Returns a handle to the context that [`run`](Self::run) uses.
+    ///
+    /// It starts as a copy of the creating thread's context, taken by
+    /// [`new`](Self::new) or [`Builder::build`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static STEP: runner::ContextVar<u32> = runner::ContextVar::new("step");
+    ///
+    /// let runner = runner::Runner::new();
+    /// runner.run(async { STEP.set(1) });
+    /// assert_eq!(runner.context().get(&STEP), Some(1));
+    /// assert_eq!(runner.run(async { STEP.get() }), Some(1));
+    /// ```
+    pub fn context(&self) -> Context {
+        self.context.clone()
+    }
+
+    /// Returns whether debug mode is on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let runner = runner::Runner::builder().debug(false).build();
+    /// assert!(!runner.is_debug());
+    /// ```
+    pub fn is_debug(&self) -> bool {
+        self.config.debug
+    }
+
+    /// Closes the runner and reports what close did.
+    ///
+    /// In order: cancels every pending task (waking [`closing`](crate::closing)
+    /// first, and giving the tasks up to the close timeout to finish if any
+    /// task waits on it; then dropping the futures of the rest, each in its
+    /// own context); runs the [`on_close`](crate::on_close) cleanups, last
+    /// registered first, within the close timeout; waits for blocking jobs
+    /// within the close timeout; and releases the loop. Dropping a runner
+    /// does the same. Close never panics and never waits past its timeouts.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let runner = runner::Runner::new();
+    /// runner.spawn(std::future::pending::<()>()).detach();
+    /// let report = runner.close();
+    /// assert_eq!((report.cancelled, report.dropped), (1, 1));
+    /// ```
+    pub fn close(mut self) -> CloseReport {
+        self.shut_down()
+    }
+
+    /// The loop, started on first use.
+    fn start(&self) -> &Loop {
+        self.started.get_or_init(|| Loop::start(&self.config))
+    }
+
+    /// Closes the loop if it was started; a second call finds nothing to do.
+    fn shut_down(&mut self) -> CloseReport {
+        let Some(started) = self.started.take() else {
+            return CloseReport::default();
+        };
+        let _current = current::enter(&started.lent);
+        close::close(&started.shared, &started.waker, self.config.close_timeout, started.workers)
+    }
+}
+
+impl Loop {
+    fn start(config: &Config) -> Loop {
+        let shared = Arc::new(Shared::new(config.worker_threads));
+        let workers = (0..config.worker_threads)
+            .map(|index| {
+                let shared = shared.clone();
+                thread::Builder::new()
+                    .name(format!("runner-worker-{index}"))
+                    .spawn(move || shared.work())
+                    .unwrap_or_else(|error| panic!("failed to start a runner worker thread: {error}"))
+            })
+            .collect();
+        Loop {
+            waker: shared.main_waker(),
+            lent: Cell::new(Some(shared.clone())),
+            deadline: config.test_timeout.map(|timeout| Instant::now() + timeout),
+            shared,
+            workers,
+        }
+    }
+
+    /// Runs `future` like `block_on`, but panics once `deadline` passes,
+    /// listing the pending tasks.
+    fn run_until<T>(&self, deadline: Instant, future: std::pin::Pin<&mut impl Future<Output = T>>, config: &Config) -> T {
+        let expired = async {
+            async_io::Timer::at(deadline).await;
+            None
+        };
+        let future = pin!(async { Some(future.await) }.or(expired));
+        if let Some(output) = self.shared.block_on(&self.waker, future) {
+            return output;
+        }
+        let sites = self.shared.pending_sites();
+        let mut message = format!(
+            "timed out after {:?}; {} task(s) still pending",
+            config.test_timeout.unwrap_or_default(),
+            sites.len()
+        );
+        for site in sites {
+            message.push_str(&format!("\n  task spawned at {site}"));
+        }
+        panic!("{message}");
+    }
+}
+
+impl Default for Runner {
+    fn default() -> Runner {
+        Runner::new()
+    }
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        // Close never panics, so neither does this, even while unwinding.
+        self.shut_down();
+    }
+}
+
+impl fmt::Debug for Runner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runner")
+            .field("debug", &self.config.debug)
+            .field("worker_threads", &self.config.worker_threads)
+            .field("close_timeout", &self.config.close_timeout)
+            .field("slow_poll_threshold", &self.config.slow_poll_threshold)
+            .field("started", &self.started.get().is_some())
+            .finish_non_exhaustive()
+    }
+}

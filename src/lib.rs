@@ -1,0 +1,54 @@
+//! Python's [`asyncio.Runner`] for Rust: one event loop, many top-level runs.
+//!
+//! Sync code (a CLI `main`, a test, a sync library) often calls several async
+//! functions in a row that should share one event loop: a connection opened by
+//! the first call is used by the second, background tasks keep going between
+//! calls, and context such as a request id carries across. A [`Runner`] is that
+//! loop:
+//!
+//! ```
+//! let runner = runner::Runner::new();
+//! let a = runner.run(async { 1 });
+//! let b = runner.run(async move { a + 1 });
+//! assert_eq!(b, 2);
+//! let report = runner.close();
+//! assert_eq!(report.cancelled, 0);
+//! ```
+//!
+//! [`asyncio.Runner`]: https://docs.python.org/3/library/asyncio-runner.html#asyncio.Runner
+
+pub use runner_core::*;
+pub use runner_macros::{scope, test};
+
+/// Runs a future on the runner of the enclosing [`#[runner::scope]`](scope).
+///
+/// `#[runner::scope]` and `#[runner::test]` rewrite every `run!(fut)` in the
+/// function body into a `run` call on the function's own [`Runner`]. Used
+/// anywhere else, `run!` is a compile error that says so.
+///
+/// # Examples
+///
+/// ```
+/// use runner::run;
+///
+/// #[runner::scope]
+/// fn main() {
+///     let one = run!(async { 1 });
+///     assert_eq!(one, 1);
+/// }
+/// # main();
+/// ```
+#[macro_export]
+macro_rules! run {
+    ($($tokens:tt)*) => {
+        ::core::compile_error!(
+            "`run!` can only be used inside a function marked `#[runner::scope]` or `#[runner::test]`"
+        )
+    };
+}
+
+/// Paths used by the code that the macros generate. Not public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use runner_core::{Builder, Runner};
+}
