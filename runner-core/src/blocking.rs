@@ -66,8 +66,14 @@ impl Drop for Job {
 /// pool thread's own context is never touched. Called from code that a
 /// [`Runner`](crate::Runner) is running, the job counts as that runner's:
 /// close waits for it, within the close timeout. The job starts at once,
-/// whether or not the future is awaited. If the closure panics, awaiting the
-/// future resumes the panic.
+/// whether or not the future is awaited; dropping the future before the job
+/// starts cancels it. If the closure panics, awaiting the future resumes the
+/// panic.
+///
+/// The context is the one of the *call*: `runner.run(unblock(f))` evaluates
+/// `unblock(f)` before the run enters the runner's context, so `f` sees the
+/// caller's; call it inside the run's `async` block to give `f` the
+/// runner's context.
 ///
 /// # Examples
 ///

@@ -168,5 +168,7 @@ impl Default for Builder {
 /// Whether `RUNNER_DEBUG` asks for debug mode: set, and neither empty nor `0`.
 fn env_debug() -> bool {
     static DEBUG: OnceLock<bool> = OnceLock::new();
-    *DEBUG.get_or_init(|| std::env::var_os("RUNNER_DEBUG").is_some_and(|value| !value.is_empty() && value != "0"))
+    *DEBUG.get_or_init(|| {
+        std::env::var_os("RUNNER_DEBUG").is_some_and(|value| !value.is_empty() && value != "0")
+    })
 }

@@ -83,13 +83,20 @@ impl CloseState {
 
     fn cleanups(&self) -> MutexGuard<'_, Vec<Cleanup>> {
         // A `Vec` push or pop cannot be left half-done: recover from poisoning.
-        self.cleanups.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.cleanups
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
 /// Closes the loop of `shared`, in the four steps of the API; the caller has
 /// made it this thread's current runner.
-pub(crate) fn close(shared: &Arc<Shared>, waker: &Waker, timeout: Duration, workers: Vec<JoinHandle<()>>) -> CloseReport {
+pub(crate) fn close(
+    shared: &Arc<Shared>,
+    waker: &Waker,
+    timeout: Duration,
+    workers: Vec<JoinHandle<()>>,
+) -> CloseReport {
     let start = Instant::now();
 
     // 1. Cancel every pending task: wake `closing()`, give the tasks that
@@ -97,7 +104,11 @@ pub(crate) fn close(shared: &Arc<Shared>, waker: &Waker, timeout: Duration, work
     let cancelled = shared.pending_tasks();
     let waiting = shared.closing.begin();
     if cancelled > 0 && waiting {
-        shared.block_on_for(waker, timeout, until(&shared.tasks_done, || shared.pending_tasks() == 0));
+        shared.block_on_for(
+            waker,
+            timeout,
+            until(&shared.tasks_done, || shared.pending_tasks() == 0),
+        );
     }
     stop_workers(shared, workers, timeout);
     shared.drop_all_tasks();
@@ -122,7 +133,11 @@ pub(crate) fn close(shared: &Arc<Shared>, waker: &Waker, timeout: Duration, work
 
     // 3. Wait for blocking jobs, within `timeout`.
     if shared.jobs.pending() > 0 {
-        shared.block_on_for(waker, timeout, until(&shared.jobs.done, || shared.jobs.pending() == 0));
+        shared.block_on_for(
+            waker,
+            timeout,
+            until(&shared.jobs.done, || shared.jobs.pending() == 0),
+        );
     }
 
     // 4. The caller releases the loop and the context.
@@ -243,7 +258,8 @@ where
 /// ```
 #[track_caller]
 pub fn closing() -> Closing {
-    let shared = current::with(|shared, _| shared.clone()).unwrap_or_else(|| outside("runner::closing"));
+    let shared =
+        current::with(|shared, _| shared.clone()).unwrap_or_else(|| outside("runner::closing"));
     Closing {
         shared,
         listener: None,
@@ -280,6 +296,8 @@ impl Future for Closing {
 
 impl std::fmt::Debug for Closing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Closing").field("closing", &self.shared.closing.is_closing()).finish()
+        f.debug_struct("Closing")
+            .field("closing", &self.shared.closing.is_closing())
+            .finish()
     }
 }

@@ -97,7 +97,12 @@ impl Vars {
 
 /// A snapshot of the calling thread's current context, as a task starts with.
 pub(crate) fn current_vars() -> Vars {
-    STACK.with(|stack| stack.borrow().last().map_or_else(Vars::default, |top| top.vars.copy()))
+    STACK.with(|stack| {
+        stack
+            .borrow()
+            .last()
+            .map_or_else(Vars::default, |top| top.vars.copy())
+    })
 }
 
 /// Runs `f` with `vars` as the current context, writing its changes back,
@@ -251,7 +256,8 @@ impl<T: Clone + Send + Sync + 'static> ContextVar<T> {
     pub fn get(&self) -> Option<T> {
         let id = self.id.load(Ordering::Relaxed);
         if id != 0 {
-            let value = with_current(|vars| vars.and_then(|vars| vars.lookup(id)).map(downcast::<T>));
+            let value =
+                with_current(|vars| vars.and_then(|vars| vars.lookup(id)).map(downcast::<T>));
             if value.is_some() {
                 return value;
             }
@@ -273,7 +279,8 @@ impl<T: Clone + Send + Sync + 'static> ContextVar<T> {
     /// ```
     pub fn set(&self, value: T) -> Token<T> {
         let var = self.id();
-        let (context, old) = with_current_mut(|vars| (vars.id(), vars.replace(var, Some(Arc::new(value)))));
+        let (context, old) =
+            with_current_mut(|vars| (vars.id(), vars.replace(var, Some(Arc::new(value)))));
         Token {
             var,
             context,
@@ -328,7 +335,10 @@ impl<T: Clone + Send + Sync + 'static> ContextVar<T> {
             return id;
         }
         let new = NEXT_VAR_ID.fetch_add(1, Ordering::Relaxed);
-        match self.id.compare_exchange(0, new, Ordering::Relaxed, Ordering::Relaxed) {
+        match self
+            .id
+            .compare_exchange(0, new, Ordering::Relaxed, Ordering::Relaxed)
+        {
             Ok(_) => new,
             Err(existing) => existing,
         }
@@ -344,7 +354,9 @@ fn downcast<T: Clone + 'static>(value: &Value) -> T {
 
 impl<T> fmt::Debug for ContextVar<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ContextVar").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("ContextVar")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -452,7 +464,10 @@ impl Context {
     pub(crate) fn from_vars(vars: Vars) -> Context {
         Context {
             inner: Arc::new(Inner {
-                slot: Mutex::new(Slot { entered: false, vars }),
+                slot: Mutex::new(Slot {
+                    entered: false,
+                    vars,
+                }),
             }),
         }
     }
@@ -545,7 +560,12 @@ impl Context {
             slot.entered = true;
             mem::take(&mut slot.vars)
         };
-        STACK.with(|stack| stack.borrow_mut().push(Frame { owner: self.address(), vars }));
+        STACK.with(|stack| {
+            stack.borrow_mut().push(Frame {
+                owner: self.address(),
+                vars,
+            })
+        });
         Entered { context: self }
     }
 
@@ -577,7 +597,10 @@ impl Context {
 
     fn lock(&self) -> MutexGuard<'_, Slot> {
         // Poisoning cannot leave a `Slot` half-written: recover it.
-        self.inner.slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .slot
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn address(&self) -> usize {
@@ -610,10 +633,17 @@ pub(crate) struct Entered<'a> {
 
 impl Drop for Entered<'_> {
     fn drop(&mut self) {
-        let frame = STACK.try_with(|stack| stack.borrow_mut().pop()).ok().flatten();
+        let frame = STACK
+            .try_with(|stack| stack.borrow_mut().pop())
+            .ok()
+            .flatten();
         let mut slot = self.context.lock();
         if let Some(frame) = frame {
-            debug_assert_eq!(frame.owner, self.context.address(), "contexts left out of order");
+            debug_assert_eq!(
+                frame.owner,
+                self.context.address(),
+                "contexts left out of order"
+            );
             slot.vars = frame.vars;
         }
         slot.entered = false;

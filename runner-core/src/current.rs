@@ -31,7 +31,12 @@ pub(crate) fn assert_not_running() {
 
 /// Calls `f` with the runner running on this thread, if any.
 pub(crate) fn with<R>(f: impl FnOnce(&Arc<Shared>, bool) -> R) -> Option<R> {
-    CURRENT.with(|current| current.borrow().as_ref().map(|current| f(&current.shared, current.on_worker)))
+    CURRENT.with(|current| {
+        current
+            .borrow()
+            .as_ref()
+            .map(|current| f(&current.shared, current.on_worker))
+    })
 }
 
 /// Makes `shared` the runner of this thread until the guard drops.
@@ -39,9 +44,14 @@ pub(crate) fn with<R>(f: impl FnOnce(&Arc<Shared>, bool) -> R) -> Option<R> {
 /// The `Arc` is moved in from `home` and back, so that a run pays no
 /// reference count.
 pub(crate) fn enter(home: &Cell<Option<Arc<Shared>>>) -> Entered<'_> {
-    let shared = home.take().expect("a runner's lent handle is home between runs");
+    let shared = home
+        .take()
+        .expect("a runner's lent handle is home between runs");
     Entered {
-        previous: replace(Some(Current { shared, on_worker: false })),
+        previous: replace(Some(Current {
+            shared,
+            on_worker: false,
+        })),
         home: Some(home),
     }
 }
@@ -49,7 +59,10 @@ pub(crate) fn enter(home: &Cell<Option<Arc<Shared>>>) -> Entered<'_> {
 /// Makes this worker thread run `shared` until the guard drops.
 pub(crate) fn enter_worker(shared: Arc<Shared>) -> Entered<'static> {
     Entered {
-        previous: replace(Some(Current { shared, on_worker: true })),
+        previous: replace(Some(Current {
+            shared,
+            on_worker: true,
+        })),
         home: None,
     }
 }
@@ -66,7 +79,10 @@ pub(crate) struct Entered<'a> {
 
 impl Drop for Entered<'_> {
     fn drop(&mut self) {
-        let ours = CURRENT.try_with(|slot| slot.replace(self.previous.take())).ok().flatten();
+        let ours = CURRENT
+            .try_with(|slot| slot.replace(self.previous.take()))
+            .ok()
+            .flatten();
         if let (Some(home), Some(ours)) = (self.home, ours) {
             home.set(Some(ours.shared));
         }

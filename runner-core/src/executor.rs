@@ -100,7 +100,12 @@ impl Shared {
     }
 
     /// Spawns a `Send` task that starts with `vars` as its context.
-    pub(crate) fn spawn<F>(self: &Arc<Self>, vars: Vars, site: &'static Location<'static>, future: F) -> Task<F::Output>
+    pub(crate) fn spawn<F>(
+        self: &Arc<Self>,
+        vars: Vars,
+        site: &'static Location<'static>,
+        future: F,
+    ) -> Task<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
@@ -113,7 +118,12 @@ impl Shared {
     }
 
     /// Spawns a task that only the runner's thread may poll.
-    pub(crate) fn spawn_local<F>(self: &Arc<Self>, vars: Vars, site: &'static Location<'static>, future: F) -> Task<F::Output>
+    pub(crate) fn spawn_local<F>(
+        self: &Arc<Self>,
+        vars: Vars,
+        site: &'static Location<'static>,
+        future: F,
+    ) -> Task<F::Output>
     where
         F: Future + 'static,
         F::Output: 'static,
@@ -162,12 +172,17 @@ impl Shared {
 
     /// The spawn sites of the tasks that have not finished.
     pub(crate) fn pending_sites(&self) -> Vec<&'static Location<'static>> {
-        self.lock_tasks().iter().map(|(_, entry)| entry.site).collect()
+        self.lock_tasks()
+            .iter()
+            .map(|(_, entry)| entry.site)
+            .collect()
     }
 
     fn lock_tasks(&self) -> MutexGuard<'_, Slab<TaskEntry>> {
         // The registry is never left half-updated: recover it from poisoning.
-        self.tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.tasks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn schedule_global(&self, runnable: Runnable) {
@@ -186,7 +201,11 @@ impl Shared {
 
     /// Runs `future` to completion on this thread, running ready tasks while
     /// it is pending. `waker` must be the runner's main waker.
-    pub(crate) fn block_on<T>(&self, waker: &Waker, mut future: Pin<&mut impl Future<Output = T>>) -> T {
+    pub(crate) fn block_on<T>(
+        &self,
+        waker: &Waker,
+        mut future: Pin<&mut impl Future<Output = T>>,
+    ) -> T {
         let mut cx = Context::from_waker(waker);
         // The fast path: a future that is ready at once never touches the queues.
         if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
@@ -195,7 +214,9 @@ impl Shared {
         loop {
             // Tasks that became ready first run first, as in asyncio's ready queue.
             let ran = self.run_ready();
-            if self.main_woken.load(Ordering::Relaxed) && self.main_woken.swap(false, Ordering::Acquire) {
+            if self.main_woken.load(Ordering::Relaxed)
+                && self.main_woken.swap(false, Ordering::Acquire)
+            {
                 if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
                     return output;
                 }
@@ -276,7 +297,11 @@ impl Shared {
         // A dropped future may spawn or wake other tasks: repeat while that
         // turns up anything, a bounded number of times.
         for _ in 0..100 {
-            let wakers: Vec<Waker> = self.lock_tasks().iter().map(|(_, entry)| entry.waker.clone()).collect();
+            let wakers: Vec<Waker> = self
+                .lock_tasks()
+                .iter()
+                .map(|(_, entry)| entry.waker.clone())
+                .collect();
             wakers.into_iter().for_each(Waker::wake);
             let mut any = false;
             while let Ok(runnable) = self.local.pop().or_else(|_| self.global.pop()) {
@@ -299,13 +324,22 @@ impl Shared {
 
     /// Runs `future` on this thread's loop until it completes or `timeout`
     /// passes; returns whether it completed.
-    pub(crate) fn block_on_for(&self, waker: &Waker, timeout: Duration, future: impl Future<Output = ()>) -> bool {
+    pub(crate) fn block_on_for(
+        &self,
+        waker: &Waker,
+        timeout: Duration,
+        future: impl Future<Output = ()>,
+    ) -> bool {
         use futures_lite::FutureExt;
         let deadline = async {
             async_io::Timer::after(timeout).await;
             false
         };
-        let future = std::pin::pin!(async { future.await; true }.or(deadline));
+        let future = std::pin::pin!(async {
+            future.await;
+            true
+        }
+        .or(deadline));
         self.block_on(waker, future)
     }
 }

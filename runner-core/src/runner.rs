@@ -214,7 +214,9 @@ impl Runner {
         F::Output: 'static,
     {
         let site = Location::caller();
-        self.start().shared.spawn_local(self.context.vars(), site, future)
+        self.start()
+            .shared
+            .spawn_local(self.context.vars(), site, future)
     }
 
     /// Returns a handle to the context that [`run`](Self::run) uses.
@@ -281,7 +283,12 @@ impl Runner {
             return CloseReport::default();
         };
         let _current = current::enter(&started.lent);
-        close::close(&started.shared, &started.waker, self.config.close_timeout, started.workers)
+        close::close(
+            &started.shared,
+            &started.waker,
+            self.config.close_timeout,
+            started.workers,
+        )
     }
 }
 
@@ -294,7 +301,9 @@ impl Loop {
                 thread::Builder::new()
                     .name(format!("runner-worker-{index}"))
                     .spawn(move || shared.work())
-                    .unwrap_or_else(|error| panic!("failed to start a runner worker thread: {error}"))
+                    .unwrap_or_else(|error| {
+                        panic!("failed to start a runner worker thread: {error}")
+                    })
             })
             .collect();
         Loop {
@@ -308,7 +317,12 @@ impl Loop {
 
     /// Runs `future` like `block_on`, but panics once `deadline` passes,
     /// listing the pending tasks.
-    fn run_until<T>(&self, deadline: Instant, future: std::pin::Pin<&mut impl Future<Output = T>>, config: &Config) -> T {
+    fn run_until<T>(
+        &self,
+        deadline: Instant,
+        future: std::pin::Pin<&mut impl Future<Output = T>>,
+        config: &Config,
+    ) -> T {
         let expired = async {
             async_io::Timer::at(deadline).await;
             None

@@ -35,7 +35,11 @@ impl CaughtPanic {
             shared,
         };
         // A panic during close has no one left to observe it: count it now.
-        if caught.shared.as_ref().is_some_and(|shared| shared.closing.is_closing()) {
+        if caught
+            .shared
+            .as_ref()
+            .is_some_and(|shared| shared.closing.is_closing())
+        {
             caught.count();
         }
         caught
@@ -101,7 +105,12 @@ pin_project! {
 }
 
 impl<F: Future> TaskFuture<F> {
-    pub(crate) fn new(shared: Arc<Shared>, vars: Vars, key: Option<usize>, future: F) -> TaskFuture<F> {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        vars: Vars,
+        key: Option<usize>,
+        future: F,
+    ) -> TaskFuture<F> {
         TaskFuture {
             shared,
             vars,
@@ -119,7 +128,9 @@ impl<F: Future> Future for TaskFuture<F> {
         let Some(future) = this.future.as_mut().as_pin_mut() else {
             unreachable!("async-task never polls a completed future");
         };
-        let polled = context::scope(this.vars, || panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))));
+        let polled = context::scope(this.vars, || {
+            panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx)))
+        });
         let outcome = match polled {
             Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(output)) => Ok(output),
@@ -135,7 +146,9 @@ impl<F: Future> Future for TaskFuture<F> {
 /// Drops a task's future inside the task's context; a panic in its `Drop`
 /// counts as unobserved.
 fn drop_in<F>(vars: &mut Vars, mut future: Pin<&mut Option<F>>, shared: &Shared) {
-    let dropped = context::scope(vars, || panic::catch_unwind(AssertUnwindSafe(|| future.set(None))));
+    let dropped = context::scope(vars, || {
+        panic::catch_unwind(AssertUnwindSafe(|| future.set(None)))
+    });
     if dropped.is_err() {
         shared.panicked.fetch_add(1, Ordering::Relaxed);
     }
@@ -233,14 +246,18 @@ impl<T> Future for Task<T> {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Some(Ok(output))) => Poll::Ready(output),
             Poll::Ready(Some(Err(caught))) => caught.resume(),
-            Poll::Ready(None) => panic!("the task was cancelled: its runner closed before it finished"),
+            Poll::Ready(None) => {
+                panic!("the task was cancelled: its runner closed before it finished")
+            }
         }
     }
 }
 
 impl<T> fmt::Debug for Task<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Task").field("finished", &self.is_finished()).finish()
+        f.debug_struct("Task")
+            .field("finished", &self.is_finished())
+            .finish()
     }
 }
 
@@ -303,7 +320,9 @@ where
     let site = Location::caller();
     current::with(|shared, on_worker| {
         if on_worker {
-            panic!("`runner::spawn_local` cannot be called on a worker thread; use `runner::spawn`");
+            panic!(
+                "`runner::spawn_local` cannot be called on a worker thread; use `runner::spawn`"
+            );
         }
         shared.spawn_local(context::current_vars(), site, future)
     })
