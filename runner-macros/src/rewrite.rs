@@ -97,11 +97,11 @@ impl<'a> Rewriter<'a> {
     /// delimiters.
     fn replace(&mut self, whole: TokenStream, span: Span, arguments: TokenStream) -> TokenStream {
         if let Some(kind) = self.asyncs.last() {
-            return Error::new_spanned(whole, kind).to_compile_error();
+            return error_expr(Error::new_spanned(whole, kind));
         }
         let mut future = match parse_future.parse2(arguments) {
             Ok(future) => future,
-            Err(_) => return Error::new_spanned(whole, BAD_ARGUMENTS).to_compile_error(),
+            Err(_) => return error_expr(Error::new_spanned(whole, BAD_ARGUMENTS)),
         };
         // Nested `run!`s run first, while the outer one is being evaluated.
         self.visit_expr_mut(&mut future);
@@ -301,6 +301,26 @@ fn parse_future(input: ParseStream<'_>) -> syn::Result<Expr> {
     Ok(future)
 }
 
+/// `error` as an expression: `::core::compile_error!("...")`.
+///
+/// syn writes `compile_error! { .. }` with braces, which at the start of a
+/// statement ends the expression: `run!(f()) + 1` would become a statement
+/// followed by `+ 1`. Parentheses keep it an expression.
+fn error_expr(error: Error) -> TokenStream {
+    error
+        .to_compile_error()
+        .into_iter()
+        .map(|token| match token {
+            TokenTree::Group(group) if group.delimiter() == Delimiter::Brace => {
+                let mut parens = Group::new(Delimiter::Parenthesis, group.stream());
+                parens.set_span(group.span());
+                TokenTree::Group(parens)
+            }
+            other => other,
+        })
+        .collect()
+}
+
 /// Whether `token` is the punctuation `ch`.
 fn is_punct(token: &TokenTree, ch: char) -> bool {
     matches!(token, TokenTree::Punct(punct) if punct.as_char() == ch)
@@ -443,6 +463,18 @@ mod tests {
         assert_eq!(out.matches(IN_ASYNC_BLOCK).count(), 2, "{out}");
         assert_eq!(out.matches(IN_ASYNC_CLOSURE).count(), 2, "{out}");
         assert_eq!(out.matches(CALL).count(), 3, "{out}");
+    }
+
+    #[test]
+    fn errors_stay_expressions() {
+        let out = rewrite(quote!(let a = async { run!(a()) + 1 }; run!(b(), c()) + 1));
+        assert!(
+            out.contains(
+                ":: core :: compile_error ! (\"`run!` cannot be used inside an `async` block"
+            ),
+            "{out}"
+        );
+        assert!(syn::parse_str::<Block>(&out).is_ok(), "{out}");
     }
 
     #[test]

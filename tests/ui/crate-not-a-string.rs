@@ -1,0 +1,4 @@
+#[runner::scope(crate = runner)]
+pub fn work() {}
+
+fn main() {}

@@ -1,0 +1,7 @@
+use runner::run;
+
+pub fn not_a_scope() -> u8 {
+    run!(async { 1 })
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[runner::scope]
+pub fn nothing() {
+    run!();
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[runner::scope]
+pub async fn fetch() -> u8 {
+    run!(async { 1 })
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[runner::scope]
+pub struct Client {
+    pub addr: String,
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[runner::test(timeout = 5)]
+fn finishes() {}
+
+fn main() {}

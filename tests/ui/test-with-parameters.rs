@@ -1,0 +1,6 @@
+#[runner::test]
+fn pings(addr: &str) {
+    assert!(!addr.is_empty());
+}
+
+fn main() {}

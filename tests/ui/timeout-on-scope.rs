@@ -1,0 +1,4 @@
+#[runner::scope(timeout = "5s")]
+pub fn work() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[runner::scope(threads = 2)]
+pub fn work() {}
+
+fn main() {}
