@@ -64,7 +64,10 @@ fn the_pool_thread_keeps_an_empty_context() {
     });
     // A job from outside any context sees none of it, on whichever thread.
     for _ in 0..20 {
-        assert_eq!(futures_lite::future::block_on(runner::unblock(|| MARK.get())), None);
+        assert_eq!(
+            futures_lite::future::block_on(runner::unblock(|| MARK.get())),
+            None
+        );
     }
 }
 

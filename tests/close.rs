@@ -72,7 +72,9 @@ fn a_task_waiting_on_closing_finishes_its_async_cleanup_before_close_returns() {
 
 #[test]
 fn close_gives_up_on_a_task_ignoring_closing_and_an_abandoned_blocking_job_within_the_timeout() {
-    let runner = Runner::builder().close_timeout(Duration::from_millis(200)).build();
+    let runner = Runner::builder()
+        .close_timeout(Duration::from_millis(200))
+        .build();
     let (started, job_started) = mpsc::channel();
     runner.run(async move {
         // One task waits on `closing()`, so close gives tasks time to finish...
@@ -89,14 +91,19 @@ fn close_gives_up_on_a_task_ignoring_closing_and_an_abandoned_blocking_job_withi
         .detach();
         runner::yield_now().await; // every task gets to its first await
     });
-    job_started.recv_timeout(Duration::from_secs(10)).expect("the blocking job started");
+    job_started
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the blocking job started");
     let start = Instant::now();
     let report = runner.close();
     let elapsed = start.elapsed();
     assert!(elapsed < Duration::from_secs(2), "close took {elapsed:?}");
     assert_eq!(report.blocking_abandoned, 1);
     assert_eq!(report.cancelled, 3);
-    assert_eq!(report.dropped, 2, "the task ignoring closing() and the one awaiting the job");
+    assert_eq!(
+        report.dropped, 2,
+        "the task ignoring closing() and the one awaiting the job"
+    );
 }
 
 #[test]
@@ -181,7 +188,10 @@ fn a_task_whose_drop_panics_during_close_is_counted() {
         .detach();
     runner.run(runner::yield_now());
     let report = runner.close();
-    assert_eq!((report.cancelled, report.dropped, report.panicked), (1, 1, 1));
+    assert_eq!(
+        (report.cancelled, report.dropped, report.panicked),
+        (1, 1, 1)
+    );
 }
 
 #[test]
@@ -199,7 +209,9 @@ fn a_task_that_panics_after_closing_wakes_it_is_counted() {
 
 #[test]
 fn a_slow_cleanup_is_abandoned_at_the_close_timeout() {
-    let runner = Runner::builder().close_timeout(Duration::from_millis(100)).build();
+    let runner = Runner::builder()
+        .close_timeout(Duration::from_millis(100))
+        .build();
     runner.run(async { runner::on_close(std::future::pending()) });
     let start = Instant::now();
     runner.close();
@@ -232,7 +244,9 @@ fn dropping_a_runner_while_the_thread_unwinds_does_not_abort() {
     let drops = Arc::new(AtomicUsize::new(0));
     let counter = drops.clone();
     let result = panic::catch_unwind(AssertUnwindSafe(move || {
-        let runner = Runner::builder().close_timeout(Duration::from_millis(50)).build();
+        let runner = Runner::builder()
+            .close_timeout(Duration::from_millis(50))
+            .build();
         let (bomb, guard) = (PanicOnDrop, DropCounter(counter));
         runner
             .spawn(async move {
@@ -257,12 +271,17 @@ fn close_stops_the_workers_and_cancels_their_tasks() {
     runner
         .spawn(async move {
             let _guard = guard;
-            sender.send(std::thread::current().name().map(str::to_owned)).unwrap();
+            sender
+                .send(std::thread::current().name().map(str::to_owned))
+                .unwrap();
             std::future::pending::<()>().await
         })
         .detach();
     // Between runs, only a worker can have started the task.
-    let name = receiver.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
+    let name = receiver
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap()
+        .unwrap();
     assert!(name.starts_with("runner-worker-"), "{name}");
     let report = runner.close();
     assert_eq!((report.cancelled, report.dropped), (1, 1));

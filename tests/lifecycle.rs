@@ -23,7 +23,9 @@ fn a_thousand_lifecycles_leave_no_threads_or_file_descriptors_behind() {
 fn lifecycle(worker_threads: usize) {
     let runner = Runner::builder().worker_threads(worker_threads).build();
     runner.spawn(std::future::pending::<()>()).detach();
-    runner.spawn(runner::sleep(Duration::from_secs(60))).detach();
+    runner
+        .spawn(runner::sleep(Duration::from_secs(60)))
+        .detach();
     runner.run(async {
         runner::sleep(Duration::from_micros(10)).await;
         runner::spawn(async {}).await;

@@ -91,7 +91,10 @@ fn run_inside_a_run_of_the_same_runner_panics_before_polling() {
             runner.run(async { polls.set(polls.get() + 1) });
         })
     });
-    assert!(message.contains("cannot be called from a running event loop"), "{message}");
+    assert!(
+        message.contains("cannot be called from a running event loop"),
+        "{message}"
+    );
     assert_eq!(polls.get(), 0);
     assert_eq!(runner.run(async { 1 }), 1, "the runner stays usable");
 }
@@ -101,8 +104,15 @@ fn run_of_another_runner_inside_a_run_panics() {
     let outer = Runner::new();
     let inner = Runner::new();
     let message = panic_message(|| outer.run(async { inner.run(async {}) }));
-    assert!(message.contains("cannot be called from a running event loop"), "{message}");
-    assert_eq!(inner.run(async { 2 }), 2, "the inner runner was left untouched");
+    assert!(
+        message.contains("cannot be called from a running event loop"),
+        "{message}"
+    );
+    assert_eq!(
+        inner.run(async { 2 }),
+        2,
+        "the inner runner was left untouched"
+    );
 }
 
 #[test]
@@ -113,7 +123,10 @@ fn run_from_inside_a_spawned_task_panics_and_the_task_reports_it() {
         nested.run(async {});
     });
     let message = panic_message(|| runner.run(task));
-    assert!(message.contains("cannot be called from a running event loop"), "{message}");
+    assert!(
+        message.contains("cannot be called from a running event loop"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -134,13 +147,18 @@ fn run_from_a_worker_thread_panics() {
 fn a_send_task_keeps_going_between_runs_on_a_worker() {
     let runner = Runner::builder().worker_threads(1).build();
     let (sender, receiver) = std::sync::mpsc::channel();
-    runner.spawn(async move {
-        runner::sleep(Duration::from_millis(1)).await;
-        sender.send(std::thread::current().name().map(str::to_owned)).unwrap();
-    })
-    .detach();
+    runner
+        .spawn(async move {
+            runner::sleep(Duration::from_millis(1)).await;
+            sender
+                .send(std::thread::current().name().map(str::to_owned))
+                .unwrap();
+        })
+        .detach();
     // No run is in progress: only the worker can finish the task.
-    let name = receiver.recv_timeout(Duration::from_secs(10)).expect("the worker ran the task");
+    let name = receiver
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the worker ran the task");
     assert_eq!(name.as_deref(), Some("runner-worker-0"));
 }
 
@@ -149,10 +167,11 @@ fn without_workers_tasks_wait_for_the_next_run() {
     let runner = Runner::new();
     let polled = Arc::new(AtomicUsize::new(0));
     let counter = polled.clone();
-    runner.spawn(async move {
-        counter.fetch_add(1, Ordering::SeqCst);
-    })
-    .detach();
+    runner
+        .spawn(async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+        })
+        .detach();
     std::thread::sleep(Duration::from_millis(20));
     assert_eq!(polled.load(Ordering::SeqCst), 0);
     runner.run(runner::yield_now());

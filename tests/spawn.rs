@@ -17,15 +17,25 @@ fn spawn_before_any_run_starts_with_the_next_run() {
 #[test]
 fn free_spawn_reaches_the_runner_running_the_caller() {
     let runner = Runner::new();
-    let value = runner.run(async { runner::spawn(async { runner::spawn(async { 9 }).await }).await });
+    let value =
+        runner.run(async { runner::spawn(async { runner::spawn(async { 9 }).await }).await });
     assert_eq!(value, 9);
 }
 
 #[test]
 fn free_spawn_outside_a_runner_panics_with_a_clear_message() {
-    let payload = panic::catch_unwind(|| runner::spawn(async {})).expect_err("spawn outside a runner");
-    let message = payload.downcast_ref::<String>().cloned().unwrap_or_default();
-    assert!(message.contains("`runner::spawn` must be called from code that a `runner::Runner` is running"), "{message}");
+    let payload =
+        panic::catch_unwind(|| runner::spawn(async {})).expect_err("spawn outside a runner");
+    let message = payload
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        message.contains(
+            "`runner::spawn` must be called from code that a `runner::Runner` is running"
+        ),
+        "{message}"
+    );
 }
 
 #[test]
@@ -45,13 +55,19 @@ fn awaiting_a_task_that_panicked_resumes_its_payload() {
     });
     let payload = panic::catch_unwind(AssertUnwindSafe(|| runner.run(task))).expect_err("panicked");
     assert_eq!(payload.downcast_ref::<u8>(), Some(&13));
-    assert_eq!(runner.close().panicked, 0, "an observed panic is not counted");
+    assert_eq!(
+        runner.close().panicked,
+        0,
+        "an observed panic is not counted"
+    );
 }
 
 #[test]
 fn a_panic_in_a_detached_task_is_counted_at_close() {
     let runner = Runner::new();
-    runner.spawn(async { panic!("nobody is listening") }).detach();
+    runner
+        .spawn(async { panic!("nobody is listening") })
+        .detach();
     runner.run(runner::yield_now());
     assert_eq!(runner.close().panicked, 1);
 }
@@ -115,7 +131,8 @@ fn awaiting_a_task_whose_runner_closed_panics_with_a_clear_message() {
     let runner = Runner::new();
     let task = runner.spawn(std::future::pending::<()>());
     runner.close();
-    let payload = panic::catch_unwind(AssertUnwindSafe(|| futures_lite::future::block_on(task))).expect_err("cancelled");
+    let payload = panic::catch_unwind(AssertUnwindSafe(|| futures_lite::future::block_on(task)))
+        .expect_err("cancelled");
     let message = payload.downcast_ref::<&str>().copied().unwrap_or_default();
     assert!(message.contains("its runner closed"), "{message}");
 }
@@ -139,7 +156,9 @@ fn tasks_are_send_when_their_output_is() {
 fn many_tasks_all_complete() {
     let runner = Runner::builder().worker_threads(2).build();
     let total = runner.run(async {
-        let tasks: Vec<_> = (0..1000u64).map(|i| runner::spawn(async move { i })).collect();
+        let tasks: Vec<_> = (0..1000u64)
+            .map(|i| runner::spawn(async move { i }))
+            .collect();
         let mut sum = 0;
         for task in tasks {
             sum += task.await;

@@ -17,7 +17,9 @@ fn sleeps_in_concurrent_tasks_overlap() {
     let runner = Runner::new();
     let start = Instant::now();
     runner.run(async {
-        let tasks: Vec<_> = (0..50).map(|_| runner::spawn(runner::sleep(Duration::from_millis(50)))).collect();
+        let tasks: Vec<_> = (0..50)
+            .map(|_| runner::spawn(runner::sleep(Duration::from_millis(50))))
+            .collect();
         for task in tasks {
             task.await;
         }
@@ -29,7 +31,10 @@ fn sleeps_in_concurrent_tasks_overlap() {
 #[test]
 fn timeout_returns_the_output_when_the_future_is_quicker() {
     let runner = Runner::new();
-    assert_eq!(runner.run(runner::timeout(Duration::from_secs(10), async { 5 })), Ok(5));
+    assert_eq!(
+        runner.run(runner::timeout(Duration::from_secs(10), async { 5 })),
+        Ok(5)
+    );
 }
 
 #[test]

@@ -373,6 +373,15 @@ impl<T> fmt::Debug for ContextVar<T> {
 /// MODE.reset(token);
 /// assert_eq!(MODE.get(), None);
 /// ```
+///
+/// A token cannot be used twice:
+///
+/// ```compile_fail,E0382
+/// static MODE: runner::ContextVar<&str> = runner::ContextVar::new("mode");
+/// let token = MODE.set("fast");
+/// MODE.reset(token);
+/// MODE.reset(token); // error: use of moved value
+/// ```
 pub struct Token<T> {
     /// The variable that was set.
     var: u64,
