@@ -18,8 +18,8 @@ use std::cell::RefCell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::mem;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 /// A stored value. `Arc` so that copying a context never clones a `T`.
 type Value = Arc<dyn Any + Send + Sync>;
@@ -428,16 +428,16 @@ pub struct Context {
 }
 
 /// The shared state behind a [`Context`] handle.
+///
+/// Entering holds the lock until the context is left (one lock and one
+/// unlock per entry) and moves the values onto the entering thread's stack.
+/// `entered` tells an entry apart from a brief read by another thread, which
+/// also holds the lock, for a moment: only the first makes a new entry panic.
 struct Inner {
-    slot: Mutex<Slot>,
-}
-
-struct Slot {
-    /// Whether some thread has the context entered; its values are then on
-    /// that thread's stack, not here.
-    entered: bool,
     /// The values while nobody has the context entered.
-    vars: Vars,
+    vars: Mutex<Vars>,
+    /// Set while some thread has the context entered (and holds `vars`).
+    entered: AtomicBool,
 }
 
 impl Context {
@@ -473,10 +473,8 @@ impl Context {
     pub(crate) fn from_vars(vars: Vars) -> Context {
         Context {
             inner: Arc::new(Inner {
-                slot: Mutex::new(Slot {
-                    entered: false,
-                    vars,
-                }),
+                vars: Mutex::new(vars),
+                entered: AtomicBool::new(false),
             }),
         }
     }
@@ -560,22 +558,21 @@ impl Context {
     /// Enters the context on this thread until the returned guard drops.
     #[track_caller]
     pub(crate) fn enter(&self) -> Entered<'_> {
-        let vars = {
-            let mut slot = self.lock();
-            if slot.entered {
-                drop(slot);
-                panic!("cannot enter the context: it is already entered");
-            }
-            slot.entered = true;
-            mem::take(&mut slot.vars)
+        let Some(mut guard) = self.lock() else {
+            panic!("cannot enter the context: it is already entered");
         };
+        self.inner.entered.store(true, Ordering::Release);
+        let vars = mem::take(&mut *guard);
         STACK.with(|stack| {
             stack.borrow_mut().push(Frame {
                 owner: self.address(),
                 vars,
             })
         });
-        Entered { context: self }
+        Entered {
+            guard,
+            context: self,
+        }
     }
 
     /// Returns a snapshot of the values, wherever they are right now.
@@ -586,11 +583,9 @@ impl Context {
 
     #[track_caller]
     fn with_vars<R>(&self, f: impl FnOnce(&Vars) -> R) -> R {
-        let slot = self.lock();
-        if !slot.entered {
-            return f(&slot.vars);
+        if let Some(vars) = self.lock() {
+            return f(&vars);
         }
-        drop(slot);
         // Entered: the values are on the stack of the thread that entered it.
         let address = self.address();
         let found = STACK.with(|stack| {
@@ -604,12 +599,20 @@ impl Context {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Slot> {
-        // Poisoning cannot leave a `Slot` half-written: recover it.
-        self.inner
-            .slot
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// Locks the values, or returns `None` if the context is entered.
+    fn lock(&self) -> Option<MutexGuard<'_, Vars>> {
+        loop {
+            match self.inner.vars.try_lock() {
+                Ok(guard) => return Some(guard),
+                // A panic while entered cannot leave `Vars` half-written: recover it.
+                Err(TryLockError::Poisoned(poisoned)) => return Some(poisoned.into_inner()),
+                Err(TryLockError::WouldBlock) if self.inner.entered.load(Ordering::Acquire) => {
+                    return None
+                }
+                // Another thread reads it, or is entering it and about to say so.
+                Err(TryLockError::WouldBlock) => std::thread::yield_now(),
+            }
+        }
     }
 
     fn address(&self) -> usize {
@@ -625,18 +628,19 @@ impl Default for Context {
 
 impl fmt::Debug for Context {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let slot = self.lock();
         let mut out = f.debug_struct("Context");
-        out.field("entered", &slot.entered);
-        if !slot.entered {
-            out.field("len", &slot.vars.len());
-        }
+        match self.inner.vars.try_lock() {
+            Ok(vars) => out.field("len", &vars.len()),
+            Err(_) => out.field("entered", &true),
+        };
         out.finish()
     }
 }
 
 /// Keeps a [`Context`] entered on this thread; leaving writes its values back.
 pub(crate) struct Entered<'a> {
+    /// Held for the whole entry: no other thread can enter meanwhile.
+    guard: MutexGuard<'a, Vars>,
     context: &'a Context,
 }
 
@@ -646,15 +650,15 @@ impl Drop for Entered<'_> {
             .try_with(|stack| stack.borrow_mut().pop())
             .ok()
             .flatten();
-        let mut slot = self.context.lock();
         if let Some(frame) = frame {
             debug_assert_eq!(
                 frame.owner,
                 self.context.address(),
                 "contexts left out of order"
             );
-            slot.vars = frame.vars;
+            *self.guard = frame.vars;
         }
-        slot.entered = false;
+        // Cleared before the guard unlocks, so no new entry sees a stale flag.
+        self.context.inner.entered.store(false, Ordering::Release);
     }
 }
