@@ -12,7 +12,8 @@
 //! fn name(args) -> Ret {
 //!     let __runner_scope = ::runner::__private::Runner::builder().worker_threads(2).build();
 //!     let __runner_ret: Ret = { body, with run!(f) as Runner::run(&__runner_scope, f) };
-//!     __runner_ret
+//!     #[allow(unreachable_code)] // after a body that never ends
+//!     return __runner_ret;
 //! }
 //! ```
 //!
@@ -182,7 +183,10 @@ fn wrap_body(
         Entry::Main | Entry::Other => quote! {
             let #runner = #builder;
             let #ret #annotation = #block;
-            #ret
+            // After a body that never ends (`loop {}`, `todo!()`), this is
+            // unreachable: no reason to warn the user about our code.
+            #[allow(unreachable_code)]
+            return #ret;
         },
     }
 }
@@ -256,7 +260,7 @@ mod tests {
             "fn f () -> usize { \
              let __runner_scope = :: runner :: __private :: Runner :: builder () . build () ; \
              let __runner_ret : usize = { :: runner :: __private :: Runner :: run (& __runner_scope , g ()) . len () } ; \
-             __runner_ret }"
+             # [allow (unreachable_code)] return __runner_ret ; }"
         );
         assert!(errors(&out).is_empty());
     }

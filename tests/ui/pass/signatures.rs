@@ -76,6 +76,19 @@ fn never() -> ! {
     run!(async { std::process::exit(0) })
 }
 
+/// A body that never reaches its end: no "unreachable code" warning from
+/// the expansion.
+#[runner::scope]
+fn serve(stop_at: u8) -> u8 {
+    let mut served = 0;
+    loop {
+        served += run!(async { 1 });
+        if served == stop_at {
+            return served;
+        }
+    }
+}
+
 #[runner::scope]
 unsafe fn unsafe_fn() -> u8 {
     run!(async { 1 })
@@ -101,6 +114,7 @@ fn main() {
     assert_eq!(evens(5).collect::<Vec<_>>(), [0, 2, 4]);
     assert_eq!(boxed()(), 7);
     assert_eq!(parsed(), 5);
+    assert_eq!(serve(3), 3);
     nothing();
     // SAFETY: nothing unsafe happens in it.
     assert_eq!(unsafe { unsafe_fn() }, 1);
