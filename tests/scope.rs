@@ -246,6 +246,20 @@ fn borrow_a_local_in_the_tail() -> usize {
     run!(async { words.iter().map(String::len).sum::<usize>() })
 }
 
+#[runner::scope]
+fn tail_with_a_temporary(log: &Log) -> u32 {
+    run!(log_on_close(log.clone()));
+    // The guard is a temporary of the tail expression.
+    LogOnDrop(log.clone(), "tail temporary dropped").plus(run!(one()))
+}
+
+#[test]
+fn tail_temporaries_are_dropped_before_the_runner_closes() {
+    let log = Log::default();
+    assert_eq!(tail_with_a_temporary(&log), 1);
+    assert_eq!(log.entries(), ["tail temporary dropped", "runner closed"]);
+}
+
 #[test]
 fn tail_expressions_with_temporaries() {
     assert_eq!(greeting_len(), 5);
@@ -572,6 +586,12 @@ struct LogOnDrop(Log, &'static str);
 impl Drop for LogOnDrop {
     fn drop(&mut self) {
         self.0.push(self.1);
+    }
+}
+
+impl LogOnDrop {
+    fn plus(&self, n: u32) -> u32 {
+        n
     }
 }
 

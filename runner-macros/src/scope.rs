@@ -44,12 +44,16 @@ pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenS
     let item_fn = match syn::parse2::<Item>(item.clone()) {
         Ok(Item::Fn(item_fn)) => item_fn,
         Ok(_) => {
+            // A trait method without a default body parses as a trait item.
+            let message = if syn::parse2::<syn::TraitItemFn>(item.clone()).is_ok() {
+                "can only be used on a function with a body; put it on the implementations of \
+                 this method"
+            } else {
+                "can only be used on a function; put it on the `fn` whose body calls `run!`"
+            };
             errors.push(Error::new_spanned(
                 fallback::item_head(item.clone()),
-                format!(
-                    "`{}` can only be used on a function; put it on the `fn` whose body calls `run!`",
-                    kind.attr()
-                ),
+                format!("`{}` {message}", kind.attr()),
             ));
             return fallback::with_errors(item, args::combine(errors));
         }
@@ -416,6 +420,25 @@ mod tests {
                 "{head}"
             );
         }
+    }
+
+    #[test]
+    fn trait_method_without_body_is_an_error() {
+        let out = expand_str(
+            Kind::Scope,
+            quote!(),
+            quote!(
+                fn f(&self) -> u8;
+            ),
+        );
+        assert!(out.starts_with("fn f (& self) -> u8 ;"), "{out}");
+        assert_eq!(
+            errors(&out),
+            [
+                "`#[runner::scope]` can only be used on a function with a body; put it on the \
+              implementations of this method"
+            ]
+        );
     }
 
     #[test]

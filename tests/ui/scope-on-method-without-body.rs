@@ -1,0 +1,6 @@
+pub trait Ping {
+    #[runner::scope]
+    fn ping(&self) -> u8;
+}
+
+fn main() {}
