@@ -18,7 +18,45 @@
 //! [`asyncio.Runner`]: https://docs.python.org/3/library/asyncio-runner.html#asyncio.Runner
 
 pub use runner_core::*;
-pub use runner_macros::{scope, test};
+
+/// Runs every `run!(fut)` in a sync function on one [`Runner`], closed when
+/// the function returns, by any path.
+///
+/// # Examples
+///
+/// ```
+/// async fn double(n: u32) -> u32 {
+///     runner::yield_now().await;
+///     n * 2
+/// }
+///
+/// #[runner::scope]
+/// fn total() -> u32 {
+///     let a = run!(double(1)); // every run! shares one Runner,
+///     a + run!(double(a)) // closed when `total` returns
+/// }
+///
+/// assert_eq!(total(), 6);
+/// ```
+#[doc(inline)]
+pub use runner_macros::scope;
+
+/// `#[test]` plus [`#[runner::scope]`](scope): a test whose `run!` calls
+/// share one [`Runner`].
+///
+/// Import items by name rather than with `use runner::*`: the glob would
+/// bring this `test` into scope and make a plain `#[test]` ambiguous.
+///
+/// # Examples
+///
+/// ```
+/// #[runner::test(timeout = "5s")]
+/// fn doubles() {
+///     assert_eq!(run!(async { 2 * 2 }), 4);
+/// }
+/// ```
+#[doc(inline)]
+pub use runner_macros::test;
 
 /// Runs a future on the runner of the enclosing [`#[runner::scope]`](scope).
 ///

@@ -331,6 +331,7 @@ fn a_panicking_run_restores_the_thread_context_and_keeps_what_it_set() {
 }
 
 #[test]
+#[allow(clippy::async_yields_async)] // the task is returned for a later run to await
 fn runner_spawn_during_a_run_copies_the_runner_context_as_it_is_then() {
     static C: ContextVar<u32> = ContextVar::new("c");
     let runner = Runner::new();
@@ -483,6 +484,7 @@ fn unblock_never_pollutes_the_pool_thread_context() {
 // 8. A task's context is entered while its future is dropped.
 
 #[test]
+#[allow(clippy::async_yields_async)] // the task is returned for a later run to await
 fn drop_code_of_a_cancelled_task_runs_in_the_task_context() {
     static C: ContextVar<u32> = ContextVar::new("c");
     let (sender, receiver) = mpsc::channel();
