@@ -8,7 +8,7 @@
 
 use std::fmt;
 use std::future::Future;
-use std::panic::{self, AssertUnwindSafe};
+use std::panic::{self, AssertUnwindSafe, Location};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -82,18 +82,20 @@ impl Drop for Job {
 /// let sum = runner.run(runner::unblock(|| (1..=10).sum::<u32>()));
 /// assert_eq!(sum, 55);
 /// ```
+#[track_caller]
 pub fn unblock<F, R>(f: F) -> Unblock<R>
 where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
+    let site = Location::caller();
     let mut vars = context::current_vars();
     let shared = current::with(|shared, _| shared.clone());
     let job = shared.clone().map(Job::start);
     let task = blocking::unblock(move || {
         let _job = job;
         let result = context::scope(&mut vars, || panic::catch_unwind(AssertUnwindSafe(f)));
-        result.map_err(|payload| CaughtPanic::new(payload, shared))
+        result.map_err(|payload| CaughtPanic::new(payload, shared, site))
     });
     Unblock { task }
 }

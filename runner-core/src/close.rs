@@ -1,6 +1,7 @@
 //! The close sequence, [`CloseReport`], [`on_close`] and [`closing`].
 
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -13,6 +14,7 @@ use futures_lite::FutureExt;
 
 use crate::context;
 use crate::current;
+use crate::debug;
 use crate::executor::Shared;
 use crate::task::{outside, TaskFuture};
 
@@ -102,6 +104,13 @@ pub(crate) fn close(
     // 1. Cancel every pending task: wake `closing()`, give the tasks that
     //    listen to it `timeout` to finish, then drop the rest.
     let cancelled = shared.pending_tasks();
+    if shared.debug && cancelled > 0 {
+        let mut message = format!("close: {cancelled} task(s) still pending");
+        for site in shared.pending_sites() {
+            message.push_str(&format!("\n  task spawned at {site}"));
+        }
+        debug::report(format_args!("{message}"));
+    }
     let waiting = shared.closing.begin();
     if cancelled > 0 && waiting {
         shared.block_on_for(
@@ -141,6 +150,9 @@ pub(crate) fn close(
     }
 
     // 4. The caller releases the loop and the context.
+    if shared.debug {
+        shared.report_unobserved();
+    }
     CloseReport {
         cancelled,
         dropped: shared.dropped.load(Ordering::Acquire),
@@ -216,9 +228,10 @@ pub fn on_close<F>(cleanup: F)
 where
     F: Future<Output = ()> + Send + 'static,
 {
+    let site = Location::caller();
     current::with(|shared, _| {
         let cleanup: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(cleanup);
-        let cleanup = TaskFuture::new(shared.clone(), context::current_vars(), None, cleanup);
+        let cleanup = TaskFuture::new(shared.clone(), context::current_vars(), None, site, cleanup);
         shared.closing.cleanups().push(cleanup);
     })
     .unwrap_or_else(|| outside("runner::on_close"))

@@ -19,6 +19,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
+use crate::builder::Config;
+use crate::debug;
+
 use async_task::Runnable;
 use atomic_waker::AtomicWaker;
 use concurrent_queue::ConcurrentQueue;
@@ -67,6 +70,12 @@ pub(crate) struct Shared {
     pub(crate) draining: AtomicBool,
     /// Futures that close dropped.
     pub(crate) dropped: AtomicUsize,
+    /// Debug mode: time polls, keep reports of unobserved panics.
+    pub(crate) debug: bool,
+    pub(crate) slow_poll_threshold: Duration,
+    /// In debug mode, the unobserved panics that close will report; `None`
+    /// once it has, after which they are reported as they happen.
+    unobserved: Mutex<Option<Vec<String>>>,
 }
 
 /// A pending task, as the registry knows it.
@@ -78,14 +87,14 @@ struct TaskEntry {
 }
 
 impl Shared {
-    pub(crate) fn new(worker_threads: usize) -> Shared {
+    pub(crate) fn new(config: &Config) -> Shared {
         Shared {
             local: ConcurrentQueue::unbounded(),
             global: ConcurrentQueue::unbounded(),
             sleeper: AtomicWaker::new(),
             main_woken: AtomicBool::new(false),
             work: Event::new(),
-            worker_threads,
+            worker_threads: config.worker_threads,
             stopping: AtomicBool::new(false),
             workers_exited: AtomicUsize::new(0),
             exited: Event::new(),
@@ -96,6 +105,39 @@ impl Shared {
             panicked: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
             dropped: AtomicUsize::new(0),
+            debug: config.debug,
+            slow_poll_threshold: config.slow_poll_threshold,
+            unobserved: Mutex::new(Some(Vec::new())),
+        }
+    }
+
+    /// Counts a panic that nobody observed; in debug mode, keeps its report.
+    pub(crate) fn count_unobserved(&self, site: &Location<'_>, message: &str) {
+        self.panicked.fetch_add(1, Ordering::Relaxed);
+        if !self.debug {
+            return;
+        }
+        let report = format!("a panic nobody observed, in the task spawned at {site}: {message}");
+        let mut pending = self
+            .unobserved
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match pending.as_mut() {
+            Some(pending) => pending.push(report),
+            None => debug::report(format_args!("{report}")),
+        }
+    }
+
+    /// Reports the unobserved panics kept so far; later ones are reported
+    /// as they happen.
+    pub(crate) fn report_unobserved(&self) {
+        let pending = self
+            .unobserved
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        for report in pending.into_iter().flatten() {
+            debug::report(format_args!("{report}"));
         }
     }
 
@@ -111,7 +153,7 @@ impl Shared {
         F::Output: Send + 'static,
     {
         self.register(site, |key| {
-            let future = TaskFuture::new(self.clone(), vars, Some(key), future);
+            let future = TaskFuture::new(self.clone(), vars, Some(key), site, future);
             let shared = self.clone();
             async_task::spawn(future, move |runnable| shared.schedule_global(runnable))
         })
@@ -129,7 +171,7 @@ impl Shared {
         F::Output: 'static,
     {
         self.register(site, |key| {
-            let future = TaskFuture::new(self.clone(), vars, Some(key), future);
+            let future = TaskFuture::new(self.clone(), vars, Some(key), site, future);
             let shared = self.clone();
             async_task::spawn_local(future, move |runnable| shared.schedule_local(runnable))
         })
@@ -247,8 +289,14 @@ impl Shared {
     /// Runs one task. Its own panics are caught inside; what could still
     /// escape here is the drop of a detached task's output.
     fn run(&self, runnable: Runnable) {
-        if panic::catch_unwind(AssertUnwindSafe(|| runnable.run())).is_err() {
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| runnable.run())) {
             self.panicked.fetch_add(1, Ordering::Relaxed);
+            if self.debug {
+                let message = debug::panic_message(&*payload);
+                debug::report(format_args!(
+                    "a panic nobody observed, dropping the output of a detached task: {message}"
+                ));
+            }
         }
     }
 

@@ -32,6 +32,7 @@ mod builder;
 mod close;
 mod context;
 mod current;
+mod debug;
 mod executor;
 mod runner;
 mod task;

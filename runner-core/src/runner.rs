@@ -17,6 +17,7 @@ use crate::builder::{Builder, Config};
 use crate::close::{self, CloseReport};
 use crate::context::Context;
 use crate::current;
+use crate::debug::Watched;
 use crate::executor::Shared;
 use crate::task::Task;
 
@@ -166,6 +167,14 @@ impl Runner {
         let _current = current::enter(&started.lent);
         let _entered = context.enter();
         let future = pin!(future);
+        if !self.config.debug && started.deadline.is_none() {
+            return started.shared.block_on(&started.waker, future);
+        }
+        let future = pin!(Watched::new(
+            future,
+            Location::caller(),
+            self.config.slow_poll_threshold
+        ));
         match started.deadline {
             None => started.shared.block_on(&started.waker, future),
             Some(deadline) => started.run_until(deadline, future, &self.config),
@@ -294,7 +303,7 @@ impl Runner {
 
 impl Loop {
     fn start(config: &Config) -> Loop {
-        let shared = Arc::new(Shared::new(config.worker_threads));
+        let shared = Arc::new(Shared::new(config));
         let workers = (0..config.worker_threads)
             .map(|index| {
                 let shared = shared.clone();

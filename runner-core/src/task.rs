@@ -9,11 +9,13 @@ use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use pin_project_lite::pin_project;
 
 use crate::context::{self, Vars};
 use crate::current;
+use crate::debug;
 use crate::executor::Shared;
 
 /// What a task's future produced: its output, or the panic it raised.
@@ -26,13 +28,20 @@ pub(crate) struct CaughtPanic {
     payload: Option<Box<dyn Any + Send>>,
     /// The runner that counts it if nobody observes it.
     shared: Option<Arc<Shared>>,
+    /// Where the task or job that panicked was spawned.
+    site: &'static Location<'static>,
 }
 
 impl CaughtPanic {
-    pub(crate) fn new(payload: Box<dyn Any + Send>, shared: Option<Arc<Shared>>) -> CaughtPanic {
+    pub(crate) fn new(
+        payload: Box<dyn Any + Send>,
+        shared: Option<Arc<Shared>>,
+        site: &'static Location<'static>,
+    ) -> CaughtPanic {
         let mut caught = CaughtPanic {
             payload: Some(payload),
             shared,
+            site,
         };
         // A panic during close has no one left to observe it: count it now.
         if caught
@@ -55,10 +64,9 @@ impl CaughtPanic {
     }
 
     fn count(&mut self) {
-        if let Some(shared) = &self.shared {
-            shared.panicked.fetch_add(1, Ordering::Relaxed);
+        if let (Some(shared), Some(payload)) = (self.shared.take(), &self.payload) {
+            shared.count_unobserved(self.site, debug::panic_message(&**payload));
         }
-        self.shared = None;
     }
 }
 
@@ -83,6 +91,8 @@ pin_project! {
         vars: Vars,
         // Its slot in the runner's registry of pending tasks, if it has one.
         key: Option<usize>,
+        // Where it was spawned, for debug reports.
+        site: &'static Location<'static>,
         // `None` once completed.
         #[pin]
         future: Option<F>,
@@ -95,7 +105,7 @@ pin_project! {
                 if this.shared.draining.load(Ordering::Acquire) {
                     this.shared.dropped.fetch_add(1, Ordering::Relaxed);
                 }
-                drop_in(this.vars, this.future, this.shared);
+                drop_in(this.vars, this.future, this.shared, this.site);
             }
             if let Some(key) = this.key.take() {
                 this.shared.unregister(key);
@@ -109,12 +119,14 @@ impl<F: Future> TaskFuture<F> {
         shared: Arc<Shared>,
         vars: Vars,
         key: Option<usize>,
+        site: &'static Location<'static>,
         future: F,
     ) -> TaskFuture<F> {
         TaskFuture {
             shared,
             vars,
             key,
+            site,
             future: Some(future),
         }
     }
@@ -128,29 +140,44 @@ impl<F: Future> Future for TaskFuture<F> {
         let Some(future) = this.future.as_mut().as_pin_mut() else {
             unreachable!("async-task never polls a completed future");
         };
+        // Debug mode times every poll; otherwise this costs one branch.
+        let started = this.shared.debug.then(Instant::now);
         let polled = context::scope(this.vars, || {
             panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx)))
         });
+        if let Some(started) = started {
+            let threshold = this.shared.slow_poll_threshold;
+            debug::check_poll(started.elapsed(), threshold, "task spawned", this.site);
+        }
         let outcome = match polled {
             Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(output)) => Ok(output),
-            Err(payload) => Err(CaughtPanic::new(payload, Some(this.shared.clone()))),
+            Err(payload) => Err(CaughtPanic::new(
+                payload,
+                Some(this.shared.clone()),
+                this.site,
+            )),
         };
         // Drop the finished future now, in its context, rather than whenever
         // the task's allocation goes.
-        drop_in(this.vars, this.future, this.shared);
+        drop_in(this.vars, this.future, this.shared, this.site);
         Poll::Ready(outcome)
     }
 }
 
 /// Drops a task's future inside the task's context; a panic in its `Drop`
 /// counts as unobserved.
-fn drop_in<F>(vars: &mut Vars, mut future: Pin<&mut Option<F>>, shared: &Shared) {
+fn drop_in<F>(
+    vars: &mut Vars,
+    mut future: Pin<&mut Option<F>>,
+    shared: &Shared,
+    site: &Location<'_>,
+) {
     let dropped = context::scope(vars, || {
         panic::catch_unwind(AssertUnwindSafe(|| future.set(None)))
     });
-    if dropped.is_err() {
-        shared.panicked.fetch_add(1, Ordering::Relaxed);
+    if let Err(payload) = dropped {
+        shared.count_unobserved(site, debug::panic_message(&*payload));
     }
 }
 
