@@ -1,0 +1,418 @@
+//! `runner` against the executors it is measured by, one criterion group per
+//! case so that a single `cargo bench --bench runner` measures all of them
+//! side by side. `benches/summarize.py` turns the results into BENCHMARKS.md.
+//!
+//! Every contender does the same work: the same futures, the same channel,
+//! the same number of tasks; each one uses its own `yield_now`, `spawn` and
+//! timer, and the executors that can be reused (a runner, a tokio runtime,
+//! an async-executor) are built once, outside the measured loop.
+
+// `criterion_group!` generates an undocumented `pub fn`.
+#![allow(missing_docs)]
+
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
+
+use async_executor::{Executor, LocalExecutor};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
+
+/// Tasks per iteration of the spawn and sleep cases.
+const TASKS: usize = 10_000;
+/// Round trips per iteration of the channel case.
+const ROUND_TRIPS: usize = 10_000;
+/// How long each task of the sleep case sleeps.
+const SLEEP: Duration = Duration::from_millis(1);
+
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a tokio current_thread runtime")
+}
+
+/// A waker that does nothing, for polling by hand (`Waker::noop` needs a
+/// newer Rust than the workspace's `rust-version`).
+struct Noop;
+
+impl Wake for Noop {
+    fn wake(self: Arc<Self>) {}
+    fn wake_by_ref(self: &Arc<Self>) {}
+}
+
+fn noop_waker() -> Waker {
+    Waker::from(Arc::new(Noop))
+}
+
+/// Polls `future` with `waker` until it is ready: the floor under any executor.
+fn poll_by_hand<F: Future>(waker: &Waker, future: F) -> F::Output {
+    let mut cx = Context::from_waker(waker);
+    let mut future = pin!(future);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+    }
+}
+
+fn small_group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
+    let mut group = c.benchmark_group(name);
+    group.throughput(Throughput::Elements(1));
+    group
+}
+
+fn large_group<'a>(
+    c: &'a mut Criterion,
+    name: &str,
+    elements: usize,
+) -> BenchmarkGroup<'a, WallTime> {
+    let mut group = c.benchmark_group(name);
+    group.throughput(Throughput::Elements(elements as u64));
+    group.sample_size(20);
+    group
+}
+
+/// `run` of a future that is ready at its first poll, on a reused executor.
+fn run_ready(c: &mut Criterion) {
+    let mut group = small_group(c, "run_ready");
+
+    let runner = runner::Runner::new();
+    group.bench_function("runner", |b| {
+        b.iter(|| runner.run(std::future::ready(black_box(1))))
+    });
+    group.bench_function("futures_lite_block_on", |b| {
+        b.iter(|| futures_lite::future::block_on(std::future::ready(black_box(1))))
+    });
+    group.bench_function("pollster_block_on", |b| {
+        b.iter(|| pollster::block_on(std::future::ready(black_box(1))))
+    });
+    group.bench_function("async_io_block_on", |b| {
+        b.iter(|| async_io::block_on(std::future::ready(black_box(1))))
+    });
+    let rt = current_thread();
+    group.bench_function("tokio_current_thread", |b| {
+        b.iter(|| rt.block_on(std::future::ready(black_box(1))))
+    });
+    let local = LocalExecutor::new();
+    group.bench_function("local_executor", |b| {
+        b.iter(|| futures_lite::future::block_on(local.run(std::future::ready(black_box(1)))))
+    });
+    let waker = noop_waker();
+    group.bench_function("poll_once", |b| {
+        b.iter(|| poll_by_hand(&waker, std::future::ready(black_box(1))))
+    });
+    group.finish();
+    drop(runner);
+}
+
+/// `run` of a future that yields once, each contender with its own yield.
+fn run_yield(c: &mut Criterion) {
+    let mut group = small_group(c, "run_yield");
+
+    let runner = runner::Runner::new();
+    group.bench_function("runner", |b| {
+        b.iter(|| {
+            runner.run(async {
+                runner::yield_now().await;
+                black_box(1)
+            })
+        })
+    });
+    group.bench_function("futures_lite_block_on", |b| {
+        b.iter(|| {
+            futures_lite::future::block_on(async {
+                futures_lite::future::yield_now().await;
+                black_box(1)
+            })
+        })
+    });
+    group.bench_function("pollster_block_on", |b| {
+        b.iter(|| {
+            pollster::block_on(async {
+                futures_lite::future::yield_now().await;
+                black_box(1)
+            })
+        })
+    });
+    group.bench_function("async_io_block_on", |b| {
+        b.iter(|| {
+            async_io::block_on(async {
+                futures_lite::future::yield_now().await;
+                black_box(1)
+            })
+        })
+    });
+    let rt = current_thread();
+    group.bench_function("tokio_current_thread", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                tokio::task::yield_now().await;
+                black_box(1)
+            })
+        })
+    });
+    let local = LocalExecutor::new();
+    group.bench_function("local_executor", |b| {
+        b.iter(|| {
+            futures_lite::future::block_on(local.run(async {
+                futures_lite::future::yield_now().await;
+                black_box(1)
+            }))
+        })
+    });
+    let waker = noop_waker();
+    group.bench_function("poll_by_hand", |b| {
+        b.iter(|| {
+            poll_by_hand(&waker, async {
+                futures_lite::future::yield_now().await;
+                black_box(1)
+            })
+        })
+    });
+    group.finish();
+    drop(runner);
+}
+
+/// Create an executor, run one ready future on it, tear it down.
+fn lifecycle(c: &mut Criterion) {
+    let mut group = small_group(c, "new_run_close");
+
+    group.bench_function("runner", |b| {
+        b.iter(|| {
+            let runner = runner::Runner::new();
+            let out = runner.run(std::future::ready(black_box(1)));
+            black_box(runner.close());
+            out
+        })
+    });
+    group.bench_function("tokio_current_thread", |b| {
+        b.iter(|| {
+            let rt = current_thread();
+            let out = rt.block_on(std::future::ready(black_box(1)));
+            drop(rt);
+            out
+        })
+    });
+    group.bench_function("local_executor", |b| {
+        b.iter(|| {
+            let local = LocalExecutor::new();
+            let out = futures_lite::future::block_on(local.run(std::future::ready(black_box(1))));
+            drop(local);
+            out
+        })
+    });
+    group.finish();
+}
+
+/// Spawn `TASKS` tiny tasks and await them all, inside one run.
+fn spawn_many(c: &mut Criterion) {
+    let mut group = large_group(c, "spawn_await_10k", TASKS);
+
+    let runner = runner::Runner::new();
+    group.bench_function("runner", |b| {
+        b.iter(|| {
+            runner.run(async {
+                let tasks: Vec<_> = (0..TASKS)
+                    .map(|i| runner::spawn(async move { i }))
+                    .collect();
+                let mut sum = 0;
+                for task in tasks {
+                    sum += task.await;
+                }
+                sum
+            })
+        })
+    });
+    let ex = Executor::new();
+    group.bench_function("async_executor", |b| {
+        b.iter(|| {
+            futures_lite::future::block_on(ex.run(async {
+                let tasks: Vec<_> = (0..TASKS).map(|i| ex.spawn(async move { i })).collect();
+                let mut sum = 0;
+                for task in tasks {
+                    sum += task.await;
+                }
+                sum
+            }))
+        })
+    });
+    let local = LocalExecutor::new();
+    group.bench_function("local_executor", |b| {
+        b.iter(|| {
+            futures_lite::future::block_on(local.run(async {
+                let tasks: Vec<_> = (0..TASKS).map(|i| local.spawn(async move { i })).collect();
+                let mut sum = 0;
+                for task in tasks {
+                    sum += task.await;
+                }
+                sum
+            }))
+        })
+    });
+    let rt = current_thread();
+    group.bench_function("tokio_current_thread", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let tasks: Vec<_> = (0..TASKS).map(|i| tokio::spawn(async move { i })).collect();
+                let mut sum = 0;
+                for task in tasks {
+                    sum += task.await.expect("the task finished");
+                }
+                sum
+            })
+        })
+    });
+    group.finish();
+    drop(runner);
+}
+
+/// `TASKS` tasks that each sleep `SLEEP`, all at once. Every contender
+/// creates its timer in the task's first poll (an `async` block), so that
+/// the deadlines start at the same point for all of them.
+fn sleep_many(c: &mut Criterion) {
+    let mut group = large_group(c, "sleep_1ms_10k", TASKS);
+
+    let runner = runner::Runner::new();
+    group.bench_function("runner", |b| {
+        b.iter(|| {
+            runner.run(async {
+                let tasks: Vec<_> = (0..TASKS)
+                    .map(|_| runner::spawn(async { runner::sleep(SLEEP).await }))
+                    .collect();
+                for task in tasks {
+                    task.await;
+                }
+            })
+        })
+    });
+    // What smol does: async-io's timers, driven by `async_io::block_on`.
+    let ex = Executor::new();
+    group.bench_function("async_io_timer_on_async_executor", |b| {
+        b.iter(|| {
+            async_io::block_on(ex.run(async {
+                let tasks: Vec<_> = (0..TASKS)
+                    .map(|_| {
+                        ex.spawn(async {
+                            async_io::Timer::after(SLEEP).await;
+                        })
+                    })
+                    .collect();
+                for task in tasks {
+                    task.await;
+                }
+            }))
+        })
+    });
+    let rt = current_thread();
+    group.bench_function("tokio_current_thread", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let tasks: Vec<_> = (0..TASKS)
+                    .map(|_| tokio::spawn(async { tokio::time::sleep(SLEEP).await }))
+                    .collect();
+                for task in tasks {
+                    task.await.expect("the task finished");
+                }
+            })
+        })
+    });
+    group.finish();
+    drop(runner);
+}
+
+/// One side of the ping-pong: sends `i`, waits for it to come back.
+async fn ping(tx: async_channel::Sender<usize>, rx: async_channel::Receiver<usize>) -> usize {
+    let mut sum = 0;
+    for i in 0..ROUND_TRIPS {
+        tx.send(i).await.expect("pong is alive");
+        sum += rx.recv().await.expect("pong is alive");
+    }
+    sum
+}
+
+/// The other side: sends back what it receives until the channel closes.
+async fn pong(rx: async_channel::Receiver<usize>, tx: async_channel::Sender<usize>) {
+    while let Ok(value) = rx.recv().await {
+        if tx.send(value).await.is_err() {
+            break;
+        }
+    }
+}
+
+type Channels = (
+    (async_channel::Sender<usize>, async_channel::Receiver<usize>),
+    (async_channel::Sender<usize>, async_channel::Receiver<usize>),
+);
+
+fn channels() -> Channels {
+    (async_channel::bounded(1), async_channel::bounded(1))
+}
+
+/// Two tasks bouncing a value over two `async_channel::bounded(1)`.
+fn ping_pong(c: &mut Criterion) {
+    let mut group = large_group(c, "ping_pong_10k", ROUND_TRIPS);
+
+    let runner = runner::Runner::new();
+    group.bench_function("runner", |b| {
+        b.iter(|| {
+            let ((tx1, rx1), (tx2, rx2)) = channels();
+            runner.run(async {
+                let pong = runner::spawn(pong(rx1, tx2));
+                let sum = runner::spawn(ping(tx1, rx2)).await;
+                pong.await;
+                sum
+            })
+        })
+    });
+    let rt = current_thread();
+    group.bench_function("tokio_current_thread", |b| {
+        b.iter(|| {
+            let ((tx1, rx1), (tx2, rx2)) = channels();
+            rt.block_on(async {
+                let pong = tokio::spawn(pong(rx1, tx2));
+                let sum = tokio::spawn(ping(tx1, rx2)).await.expect("ping finished");
+                pong.await.expect("pong finished");
+                sum
+            })
+        })
+    });
+    let ex = Executor::new();
+    group.bench_function("async_executor", |b| {
+        b.iter(|| {
+            let ((tx1, rx1), (tx2, rx2)) = channels();
+            futures_lite::future::block_on(ex.run(async {
+                let pong = ex.spawn(pong(rx1, tx2));
+                let sum = ex.spawn(ping(tx1, rx2)).await;
+                pong.await;
+                sum
+            }))
+        })
+    });
+    let local = LocalExecutor::new();
+    group.bench_function("local_executor", |b| {
+        b.iter(|| {
+            let ((tx1, rx1), (tx2, rx2)) = channels();
+            futures_lite::future::block_on(local.run(async {
+                let pong = local.spawn(pong(rx1, tx2));
+                let sum = local.spawn(ping(tx1, rx2)).await;
+                pong.await;
+                sum
+            }))
+        })
+    });
+    group.finish();
+    drop(runner);
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    targets = run_ready, run_yield, lifecycle, spawn_many, sleep_many, ping_pong
+}
+criterion_main!(benches);

@@ -1,0 +1,230 @@
+#!/usr/bin/env python3
+"""Turns criterion's results for `benches/runner.rs` and `benches/contextvar.rs`
+into the markdown tables of BENCHMARKS.md.
+
+    python3 benches/summarize.py --run --write BENCHMARKS.md
+
+`--run` first runs both benches (the command is printed in the output) and
+records the load average before and after; `--write FILE` replaces the part of
+FILE between the `<!-- tables:begin -->` and `<!-- tables:end -->` markers
+instead of printing. Without `--run` it summarizes the results already in
+`$CARGO_TARGET_DIR/criterion` (default `target/criterion`).
+
+Every number is criterion's median (`new/estimates.json`, `median.point_estimate`).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+BENCH_ARGS = ["--warm-up-time", "0.5", "--measurement-time", "2"]
+CARGO_CMD = ["cargo", "bench", "--bench", "runner", "--bench", "contextvar", "--"] + BENCH_ARGS
+META = "summarize-meta.json"
+
+# Each case: its criterion group, title, the target, and how to check it.
+#   kind "abs":   median of `subject` <= `limit` ns (per iteration)
+#   kind "ratio": median of `subject` <= `limit` x median of `reference`
+#   kind "diff":  (median of `subject` - median of `reference`) per element <= `limit` ns
+#   kind "flat":  every `subjects` median <= `limit` ns; plus the largest/smallest
+#                 ratio among `flat` (must stay <= `flat_limit`)
+CASES = [
+    dict(group="run_ready", title="`runner.run(ready future)` on a reused runner",
+         kind="abs", subject="runner", limit=10.0, reference="futures_lite_block_on",
+         target="<= 10 ns"),
+    dict(group="run_yield", title="`run` of a future that does one `yield_now().await`",
+         kind="abs", subject="runner", limit=50.0, reference="futures_lite_block_on",
+         target="<= 50 ns"),
+    dict(group="new_run_close", title="`Runner::new()` + one run + `close()`",
+         kind="abs", subject="runner", limit=500.0, reference="tokio_current_thread",
+         target="<= 500 ns"),
+    dict(group="spawn_await_10k", title="spawn + await 10,000 tiny tasks inside one run",
+         kind="ratio", subject="runner", reference="async_executor", limit=1.10,
+         target="<= 1.1 x raw async-executor (`Executor`), per task"),
+    dict(group="sleep_1ms_10k", title="10,000 concurrent `sleep(1 ms)`",
+         kind="ratio", subject="runner", reference="async_io_timer_on_async_executor",
+         limit=1.05, target="<= 1.05 x raw async-io timers on async-executor"),
+    dict(group="ping_pong_10k",
+         title="two tasks bouncing a value over `async_channel::bounded(1)`, 10,000 round trips",
+         kind="ratio", subject="runner", reference="tokio_current_thread", limit=1.0,
+         target="<= tokio current_thread (ratio <= 1.0)"),
+    dict(group="get", title="`VAR.get()`, value set in the current context",
+         kind="abs", subject="runner", limit=5.0, reference="tokio_task_local_with",
+         target="<= 5 ns"),
+    dict(group="set_reset", title="`VAR.set(v)` + `VAR.reset(token)`",
+         kind="abs", subject="runner", limit=60.0, reference="tokio_sync_scope",
+         target="<= 60 ns"),
+    dict(group="context_current", title="`Context::current()` with 0, 1 and 100 variables set",
+         kind="flat", subjects=["runner_0_vars", "runner_1_vars", "runner_100_vars"],
+         flat=["runner_1_vars", "runner_100_vars"], flat_limit=1.10, limit=20.0,
+         reference="runner_0_vars",
+         target="<= 20 ns each, flat in the number of variables"),
+    dict(group="task_poll_context",
+         title="entering a task's context per poll (a task yielding 1,000 times)",
+         kind="diff", subject="runner_5_vars", reference="runner_0_vars", limit=3.0,
+         extra=[("runner_100_vars", "runner_0_vars"), ("tokio_task_local_scope", "tokio_plain")],
+         target="<= 3 ns per poll: (5 variables - none) / polls"),
+    dict(group="spawn_await_10k_vars",
+         title="spawn + await 10,000 tasks with 5 variables set vs none",
+         kind="ratio", subject="runner_5_vars", reference="runner_0_vars", limit=1.10,
+         target="<= 1.1 x the same with no variables"),
+]
+
+
+def criterion_dir():
+    target = os.environ.get("CARGO_TARGET_DIR", "target")
+    return pathlib.Path(target) / "criterion"
+
+
+def load_results(root):
+    """{group: {function: (median_ns, elements_per_iteration)}}"""
+    results = {}
+    for bench in root.glob("**/new/benchmark.json"):
+        info = json.loads(bench.read_text())
+        estimates = json.loads((bench.parent / "estimates.json").read_text())
+        throughput = info.get("throughput") or {}
+        elements = throughput.get("Elements", 1)
+        results.setdefault(info["group_id"], {})[info["function_id"]] = (
+            estimates["median"]["point_estimate"], elements)
+    return results
+
+
+def fmt_time(ns):
+    for unit, scale in (("ms", 1e6), ("µs", 1e3)):
+        if ns >= scale:
+            return f"{ns / scale:.3g} {unit}" if ns / scale < 100 else f"{ns / scale:.0f} {unit}"
+    return f"{ns:.3g} ns" if ns < 100 else f"{ns:.0f} ns"
+
+
+def verdict(met, text):
+    return f"**{'met' if met else 'not met'}**: {text}"
+
+
+def table(case, group):
+    reference = case.get("reference")
+    ref_ns = group[reference][0] if reference in group else None
+    kind = case["kind"]
+    ratio_to = case["limit"] if kind == "abs" else ref_ns
+    ratio_name = f"the {case['limit']:g} ns target" if kind == "abs" else f"`{reference}`"
+    lines = [f"### {case['title']}", "",
+             f"Target: {case['target']}.", "",
+             f"| contender | median / iteration | median / element | ratio to {ratio_name} |",
+             "| --- | ---: | ---: | ---: |"]
+    first = [case["subject"]] if "subject" in case else list(case["subjects"])
+    order = first + sorted((n for n in group if n not in first), key=lambda n: group[n][0])
+    for name in order:
+        ns, elements = group[name]
+        per = fmt_time(ns / elements) if elements > 1 else "–"
+        ratio = f"{ns / ratio_to:.2f}" if ratio_to else "–"
+        lines.append(f"| `{name}` | {fmt_time(ns)} | {per} | {ratio} |")
+    lines.append("")
+
+    def med(name):
+        return group[name][0]
+
+    if kind == "abs":
+        ns = med(case["subject"])
+        over = ns - case["limit"]
+        text = (f"`{case['subject']}` {fmt_time(ns)} vs {case['target']}"
+                + (f"; {fmt_time(over)} over ({ns / case['limit']:.2f} x the target)" if over > 0
+                   else f"; {fmt_time(-over)} under"))
+        lines.append(verdict(over <= 0, text))
+    elif kind == "ratio":
+        ratio = med(case["subject"]) / med(case["reference"])
+        text = (f"`{case['subject']}` / `{case['reference']}` = {ratio:.3f} vs <= {case['limit']:.2f}"
+                + (f" ({(ratio / case['limit'] - 1) * 100:.1f} % over)" if ratio > case["limit"] else ""))
+        lines.append(verdict(ratio <= case["limit"], text))
+    elif kind == "diff":
+        def per_element(a, b):
+            return (med(a) - med(b)) / group[a][1]
+        d = per_element(case["subject"], case["reference"])
+        lines.append("- " + verdict(d <= case["limit"],
+                             f"(`{case['subject']}` - `{case['reference']}`) per poll = {d:.2f} ns "
+                             f"vs <= {case['limit']:g} ns"))
+        for a, b in case.get("extra", []):
+            if a in group and b in group:
+                lines.append(f"- for comparison, (`{a}` - `{b}`) per poll = {per_element(a, b):.2f} ns")
+    elif kind == "flat":
+        worst = max(case["subjects"], key=med)
+        over = med(worst) - case["limit"]
+        spread = max(med(s) for s in case["flat"]) / min(med(s) for s in case["flat"])
+        lines.append("- " + verdict(over <= 0,
+                             f"slowest `{worst}` {fmt_time(med(worst))} vs <= {case['limit']:g} ns"
+                             + (f" ({fmt_time(over)} over, {med(worst) / case['limit']:.2f} x)" if over > 0 else "")))
+        lines.append(f"- flatness: `{case['flat'][-1]}` / `{case['flat'][0]}` = {spread:.3f} "
+                     + ("(flat)" if spread <= case["flat_limit"] else "(**not flat**)"))
+    lines.append("")
+    return "\n".join(lines)
+
+
+def meta_block(root):
+    meta_path = root / META
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
+    lines = ["| | |", "| --- | --- |"]
+    lines.append(f"| date | {meta.get('date', 'unknown (results not produced by --run)')} |")
+    lines.append(f"| commit | {meta.get('commit', 'unknown')} |")
+    lines.append(f"| rustc | {meta.get('rustc', rustc)} |")
+    lines.append(f"| cores | {meta.get('cores', os.cpu_count())} |")
+    if "load_before" in meta:
+        lines.append(f"| load average (1, 5, 15 min) before / after | "
+                     f"{meta['load_before']} / {meta['load_after']} |")
+    if "command" in meta:
+        lines.append(f"| command | `{meta['command']}` |")
+    return "\n".join(lines) + "\n"
+
+
+def run_benches(root):
+    def load():
+        return " ".join(pathlib.Path("/proc/loadavg").read_text().split()[:3])
+    def out(cmd):
+        return subprocess.run(cmd, capture_output=True, text=True).stdout.strip()
+    meta = {
+        "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        "rustc": out(["rustc", "--version"]),
+        "commit": out(["git", "rev-parse", "--short", "HEAD"])
+                  + (" + uncommitted changes" if out(["git", "status", "--porcelain", "--untracked-files=no"]) else ""),
+        "cores": os.cpu_count(),
+        "command": " ".join(CARGO_CMD),
+        "load_before": load(),
+    }
+    subprocess.run(CARGO_CMD, check=True, stdout=sys.stderr)
+    meta["load_after"] = load()
+    root.mkdir(parents=True, exist_ok=True)
+    (root / META).write_text(json.dumps(meta, indent=1))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", action="store_true", help="run the benches first")
+    parser.add_argument("--write", metavar="FILE", help="replace the tables in FILE")
+    args = parser.parse_args()
+    root = criterion_dir()
+    if args.run:
+        run_benches(root)
+    results = load_results(root)
+    parts = [meta_block(root)]
+    for case in CASES:
+        if case["group"] in results:
+            parts.append(table(case, results[case["group"]]))
+        else:
+            parts.append(f"### {case['title']}\n\nNo results for group `{case['group']}`.\n")
+    text = "\n".join(parts)
+    if args.write:
+        path = pathlib.Path(args.write)
+        doc = path.read_text()
+        new, count = re.subn(r"(<!-- tables:begin -->\n).*?(<!-- tables:end -->)",
+                             lambda m: m.group(1) + "\n" + text + "\n" + m.group(2), doc, flags=re.S)
+        if count != 1:
+            sys.exit(f"{path}: expected one <!-- tables:begin --> ... <!-- tables:end --> block")
+        path.write_text(new)
+    else:
+        print(text)
+
+
+if __name__ == "__main__":
+    main()
