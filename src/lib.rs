@@ -88,5 +88,21 @@ macro_rules! run {
 /// Paths used by the code that the macros generate. Not public API.
 #[doc(hidden)]
 pub mod __private {
+    use std::panic::{self, AssertUnwindSafe};
+
     pub use runner_core::{Builder, Runner};
+
+    /// The body of `#[runner::scope] fn main`: a run interrupted by Ctrl-C
+    /// closes the runner (its `on_close` cleanups run) and exits with status
+    /// 130, quietly; any other panic goes on unwinding.
+    pub fn main<R>(runner: Runner, body: impl FnOnce(&Runner) -> R) -> R {
+        match panic::catch_unwind(AssertUnwindSafe(|| body(&runner))) {
+            Ok(output) => output,
+            Err(payload) if payload.is::<runner_core::Interrupted>() => {
+                drop(runner);
+                std::process::exit(130)
+            }
+            Err(payload) => panic::resume_unwind(payload),
+        }
+    }
 }

@@ -32,6 +32,7 @@ use crate::blocking::Jobs;
 use crate::close::CloseState;
 use crate::context::Vars;
 use crate::current;
+use crate::interrupt::{Interrupted, Sigint};
 use crate::task::{Task, TaskFuture};
 
 /// How many tasks the runner's thread runs before it checks the run's future.
@@ -242,29 +243,47 @@ impl Shared {
     }
 
     /// Runs `future` to completion on this thread, running ready tasks while
-    /// it is pending. `waker` must be the runner's main waker.
+    /// it is pending. `waker` must be the runner's main waker. With `sigint`,
+    /// a Ctrl-C during the run makes it return `Err(Interrupted)`, as asyncio
+    /// raises `KeyboardInterrupt` even if the main task finished meanwhile.
     pub(crate) fn block_on<T>(
         &self,
         waker: &Waker,
         mut future: Pin<&mut impl Future<Output = T>>,
-    ) -> T {
+        sigint: Option<&Sigint>,
+    ) -> Result<T, Interrupted> {
+        let interrupted = || sigint.is_some_and(Sigint::is_interrupted);
         let mut cx = Context::from_waker(waker);
         // The fast path: a future that is ready at once never touches the queues.
         if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-            return output;
+            return if interrupted() {
+                Err(Interrupted)
+            } else {
+                Ok(output)
+            };
         }
         loop {
+            if interrupted() {
+                return Err(Interrupted);
+            }
             // Tasks that became ready first run first, as in asyncio's ready queue.
             let ran = self.run_ready();
             if self.main_woken.load(Ordering::Relaxed)
                 && self.main_woken.swap(false, Ordering::Acquire)
             {
                 if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-                    return output;
+                    return if interrupted() {
+                        Err(Interrupted)
+                    } else {
+                        Ok(output)
+                    };
                 }
             } else if !ran {
-                // Nothing to do: sleep in the reactor until a timer, I/O or a wake.
-                async_io::block_on(Park(self));
+                // Nothing to do: sleep in the reactor until a timer, I/O, a wake or a Ctrl-C.
+                async_io::block_on(Park {
+                    shared: self,
+                    sigint,
+                });
             }
         }
     }
@@ -388,7 +407,8 @@ impl Shared {
             true
         }
         .or(deadline));
-        self.block_on(waker, future)
+        // Without `sigint` there is no `Interrupted`.
+        self.block_on(waker, future, None).unwrap_or(false)
     }
 }
 
@@ -407,14 +427,22 @@ impl Wake for MainWaker {
 }
 
 /// Resolves when the runner's thread has something to do.
-struct Park<'a>(&'a Shared);
+struct Park<'a> {
+    shared: &'a Shared,
+    /// Also wakes on Ctrl-C, for runs on the main thread.
+    sigint: Option<&'a Sigint>,
+}
 
 impl Future for Park<'_> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.0.sleeper.register(cx.waker());
-        if self.0.has_work() {
+        self.shared.sleeper.register(cx.waker());
+        if self
+            .sigint
+            .is_some_and(|sigint| sigint.poll_wake(cx).is_ready())
+            || self.shared.has_work()
+        {
             Poll::Ready(())
         } else {
             Poll::Pending

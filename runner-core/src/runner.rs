@@ -4,7 +4,7 @@ use std::cell::{Cell, OnceCell};
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
-use std::panic::Location;
+use std::panic::{self, Location};
 use std::pin::pin;
 use std::sync::Arc;
 use std::task::Waker;
@@ -19,6 +19,7 @@ use crate::context::Context;
 use crate::current;
 use crate::debug::Watched;
 use crate::executor::Shared;
+use crate::interrupt::{Interrupted, Sigint};
 use crate::task::Task;
 
 /// One event loop that runs many futures, one after the other, from sync
@@ -134,6 +135,35 @@ impl Runner {
     #[track_caller]
     pub fn run<F: Future>(&self, future: F) -> F::Output {
         current::assert_not_running();
+        self.run_with(&self.context, future).unwrap_or_else(unwind)
+    }
+
+    /// Runs `future` like [`run`](Self::run), but returns `Err(Interrupted)`
+    /// instead of unwinding when Ctrl-C interrupts it.
+    ///
+    /// While a run executes on the main thread, and only if SIGINT still has
+    /// its default disposition, the first Ctrl-C drops the run's future (its
+    /// `Drop` code runs, in its context) and the run returns
+    /// `Err(Interrupted)`; the runner stays usable. A second Ctrl-C before the
+    /// run returns ends the process the default way. Outside runs, SIGINT is
+    /// left alone (Linux only; elsewhere runs never intercept it).
+    ///
+    /// # Panics
+    ///
+    /// As [`run`](Self::run).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let runner = runner::Runner::new();
+    /// match runner.try_run(async { 1 }) {
+    ///     Ok(value) => assert_eq!(value, 1),
+    ///     Err(runner::Interrupted) => println!("interrupted"),
+    /// }
+    /// ```
+    #[track_caller]
+    pub fn try_run<F: Future>(&self, future: F) -> Result<F::Output, Interrupted> {
+        current::assert_not_running();
         self.run_with(&self.context, future)
     }
 
@@ -158,17 +188,21 @@ impl Runner {
     #[track_caller]
     pub fn run_in<F: Future>(&self, context: &Context, future: F) -> F::Output {
         current::assert_not_running();
-        self.run_with(context, future)
+        self.run_with(context, future).unwrap_or_else(unwind)
     }
 
     #[track_caller]
-    fn run_with<F: Future>(&self, context: &Context, future: F) -> F::Output {
+    fn run_with<F: Future>(&self, context: &Context, future: F) -> Result<F::Output, Interrupted> {
         let started = self.start();
         let _current = current::enter(&started.lent);
         let _entered = context.enter();
         let future = pin!(future);
+        // Declared after the future, so SIGINT is back to its default before
+        // the future drops: a Ctrl-C in its `Drop` then ends the process.
+        let sigint = Sigint::for_this_thread();
+        let _armed = sigint.map(Sigint::arm);
         if !self.config.debug && started.deadline.is_none() {
-            return started.shared.block_on(&started.waker, future);
+            return started.shared.block_on(&started.waker, future, sigint);
         }
         let future = pin!(Watched::new(
             future,
@@ -176,8 +210,8 @@ impl Runner {
             self.config.slow_poll_threshold
         ));
         match started.deadline {
-            None => started.shared.block_on(&started.waker, future),
-            Some(deadline) => started.run_until(deadline, future, &self.config),
+            None => started.shared.block_on(&started.waker, future, sigint),
+            Some(deadline) => started.run_until(deadline, future, sigint, &self.config),
         }
     }
 
@@ -330,15 +364,16 @@ impl Loop {
         &self,
         deadline: Instant,
         future: std::pin::Pin<&mut impl Future<Output = T>>,
+        sigint: Option<&Sigint>,
         config: &Config,
-    ) -> T {
+    ) -> Result<T, Interrupted> {
         let expired = async {
             async_io::Timer::at(deadline).await;
             None
         };
         let future = pin!(async { Some(future.await) }.or(expired));
-        if let Some(output) = self.shared.block_on(&self.waker, future) {
-            return output;
+        if let Some(output) = self.shared.block_on(&self.waker, future, sigint)? {
+            return Ok(output);
         }
         let sites = self.shared.pending_sites();
         let mut message = format!(
@@ -351,6 +386,12 @@ impl Loop {
         }
         panic!("{message}");
     }
+}
+
+/// Resumes a Ctrl-C as an unwind with the [`Interrupted`] payload; no panic
+/// message is printed.
+fn unwind<T>(interrupted: Interrupted) -> T {
+    panic::resume_unwind(Box::new(interrupted))
 }
 
 impl Default for Runner {

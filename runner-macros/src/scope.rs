@@ -113,6 +113,7 @@ fn expand_fn(kind: Kind, args: &Args, mut item_fn: ItemFn, errors: &mut Vec<Erro
         Entry::of(kind, &sig),
         &sig,
         &runner,
+        &krate,
         builder,
         block.to_token_stream(),
     );
@@ -170,21 +171,37 @@ impl Entry {
 
 /// The new body: build the runner, evaluate the old body, return its value.
 ///
-/// This is the seam for `fn main`: API.md wants a Ctrl-C there to close the
-/// runner and exit with status 130. That is not implemented yet; until then
-/// `main` is wrapped like any other function.
+/// `fn main` hands its body to `__private::main`, which turns a Ctrl-C (a
+/// run unwinding with `Interrupted`) into closing the runner and exiting
+/// with status 130; the body becomes a closure that takes the runner.
 fn wrap_body(
     entry: Entry,
     sig: &Signature,
     runner: &Ident,
+    krate: &syn::Path,
     builder: TokenStream,
     block: TokenStream,
 ) -> TokenStream {
     let ret = Ident::new("__runner_ret", Span::mixed_site());
     let annotation = return_annotation(&sig.output);
     match entry {
-        // Ctrl-C handling for `fn main` goes here (a later change).
-        Entry::Main | Entry::Other => quote! {
+        Entry::Main => {
+            let returns = match annotation.is_empty() {
+                true => TokenStream::new(),
+                false => {
+                    let ty = match &sig.output {
+                        ReturnType::Default => quote!(()),
+                        ReturnType::Type(_, ty) => ty.to_token_stream(),
+                    };
+                    quote!(-> #ty)
+                }
+            };
+            quote! {
+                #[allow(unreachable_code)]
+                return #krate::__private::main(#builder, |#runner: &#krate::__private::Runner| #returns #block);
+            }
+        }
+        Entry::Other => quote! {
             let #runner = #builder;
             let #ret #annotation = #block;
             // After a body that never ends (`loop {}`, `todo!()`), this is
