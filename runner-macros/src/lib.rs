@@ -34,7 +34,7 @@ mod no_panic;
 /// use std::io;
 ///
 /// #[runner::scope]
-/// fn main() -> io::Result<()> {
+/// fn ping_twice() -> io::Result<()> {
 ///     let conn = run!(connect("127.0.0.1:7000"))?;
 ///     let reply = run!(conn.ping())?;
 ///     println!("{reply}");
@@ -47,7 +47,7 @@ mod no_panic;
 /// ```text
 /// use std::io;
 ///
-/// fn main() -> io::Result<()> {
+/// fn ping_twice() -> io::Result<()> {
 ///     let runner = runner::Runner::builder().build();
 ///     let ret: io::Result<()> = {
 ///         let conn = runner.run(connect("127.0.0.1:7000"))?;
@@ -58,6 +58,25 @@ mod no_panic;
 ///     ret
 /// }
 /// ```
+///
+/// # On `fn main`
+///
+/// A Ctrl-C during a run (see `Runner::try_run`) closes the runner, so the
+/// `on_close` cleanups run, and exits with status 130, without a panic
+/// message. The body becomes a closure handed to a hidden helper:
+///
+/// ```text
+/// fn main() -> io::Result<()> {
+///     runner::__private::main(runner::Runner::builder().build(), |runner| -> io::Result<()> {
+///         let conn = runner.run(connect("127.0.0.1:7000"))?;
+///         Ok(())
+///     })
+/// }
+/// ```
+///
+/// where `main` runs the closure and, if a run unwinds with
+/// `runner::Interrupted`, drops the runner and calls
+/// `std::process::exit(130)`.
 ///
 /// The attribute goes on any sync function with a body: a free function, a
 /// method (`self`, `&self`, `&mut self`), a generic function, one returning

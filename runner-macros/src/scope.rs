@@ -287,6 +287,28 @@ mod tests {
     }
 
     #[test]
+    fn main_hands_its_body_to_the_ctrl_c_helper() {
+        let out = expand_str(
+            Kind::Scope,
+            quote!(),
+            quote!(
+                fn main() -> std::io::Result<()> {
+                    run!(g())
+                }
+            ),
+        );
+        assert_eq!(
+            out,
+            "fn main () -> std :: io :: Result < () > { \
+             # [allow (unreachable_code)] return :: runner :: __private :: main (\
+             :: runner :: __private :: Runner :: builder () . build () , \
+             | __runner_scope : & :: runner :: __private :: Runner | -> std :: io :: Result < () > \
+             { :: runner :: __private :: Runner :: run (& __runner_scope , g ()) }) ; }"
+        );
+        assert!(errors(&out).is_empty());
+    }
+
+    #[test]
     fn options_become_builder_calls() {
         let out = expand_str(
             Kind::Test,
