@@ -2,15 +2,21 @@
 """Turns criterion's results for `benches/runner.rs` and `benches/contextvar.rs`
 into the markdown tables of BENCHMARKS.md.
 
-    python3 benches/summarize.py --run --write BENCHMARKS.md
+    python3 benches/summarize.py --run 3 --write BENCHMARKS.md
 
-`--run` first runs both benches (the command is printed in the output) and
-records the load average before and after; `--write FILE` replaces the part of
-FILE between the `<!-- tables:begin -->` and `<!-- tables:end -->` markers
-instead of printing. Without `--run` it summarizes the results already in
-`$CARGO_TARGET_DIR/criterion` (default `target/criterion`).
+`--run N` first runs both benches N times (the command is printed in the
+output), each run saved as criterion baseline `runK`, and records the load
+average around each run; `--write FILE` replaces the part of FILE between the
+`<!-- tables:begin -->` and `<!-- tables:end -->` markers instead of printing.
+Without `--run` it summarizes the `runK` baselines already in
+`$CARGO_TARGET_DIR/criterion` (default `target/criterion`), or criterion's
+`new` results if there are none.
 
-Every number is criterion's median (`new/estimates.json`, `median.point_estimate`).
+Every number is built from criterion's medians (`estimates.json`,
+`median.point_estimate`): a contender's time is the median over the runs of
+its per-run medians; a ratio is computed within each run (both contenders
+measured minutes apart at most) and the median over the runs is shown, with
+the range across runs.
 """
 
 import argparse
@@ -22,7 +28,7 @@ import re
 import subprocess
 import sys
 
-BENCH_ARGS = ["--warm-up-time", "0.5", "--measurement-time", "2"]
+BENCH_ARGS = ["--warm-up-time", "0.5", "--measurement-time", "2", "--noplot"]
 CARGO_CMD = ["cargo", "bench", "--bench", "runner", "--bench", "contextvar", "--"] + BENCH_ARGS
 META = "summarize-meta.json"
 
@@ -80,10 +86,16 @@ def criterion_dir():
     return pathlib.Path(target) / "criterion"
 
 
-def load_results(root):
-    """{group: {function: (median_ns, elements_per_iteration)}}"""
+def baselines(root):
+    runs = sorted({p.parent.name for p in root.glob("*/*/run*/estimates.json")},
+                  key=lambda name: int(name[3:]) if name[3:].isdigit() else 0)
+    return runs or ["new"]
+
+
+def load_results(root, baseline):
+    """{group: {function: (median_ns, elements_per_iteration)}} of one baseline"""
     results = {}
-    for bench in root.glob("**/new/benchmark.json"):
+    for bench in root.glob(f"*/*/{baseline}/benchmark.json"):
         info = json.loads(bench.read_text())
         estimates = json.loads((bench.parent / "estimates.json").read_text())
         throughput = info.get("throughput") or {}
@@ -91,6 +103,16 @@ def load_results(root):
         results.setdefault(info["group_id"], {})[info["function_id"]] = (
             estimates["median"]["point_estimate"], elements)
     return results
+
+
+def median(values):
+    values = sorted(values)
+    n = len(values)
+    return values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2
+
+
+def rng(values, fmt):
+    return f"{fmt(min(values))}–{fmt(max(values))}" if len(values) > 1 else "–"
 
 
 def fmt_time(ns):
@@ -104,58 +126,85 @@ def verdict(met, text):
     return f"**{'met' if met else 'not met'}**: {text}"
 
 
-def table(case, group):
-    reference = case.get("reference")
-    ref_ns = group[reference][0] if reference in group else None
-    kind = case["kind"]
-    ratio_to = case["limit"] if kind == "abs" else ref_ns
-    ratio_name = f"the {case['limit']:g} ns target" if kind == "abs" else f"`{reference}`"
-    lines = [f"### {case['title']}", "",
-             f"Target: {case['target']}.", "",
-             f"| contender | median / iteration | median / element | ratio to {ratio_name} |",
-             "| --- | ---: | ---: | ---: |"]
-    first = [case["subject"]] if "subject" in case else list(case["subjects"])
-    order = first + sorted((n for n in group if n not in first), key=lambda n: group[n][0])
-    for name in order:
-        ns, elements = group[name]
-        per = fmt_time(ns / elements) if elements > 1 else "–"
-        ratio = f"{ns / ratio_to:.2f}" if ratio_to else "–"
-        lines.append(f"| `{name}` | {fmt_time(ns)} | {per} | {ratio} |")
-    lines.append("")
+def table(case, runs):
+    """`runs`: the case's group in each run, {function: (median_ns, elements)}."""
+    names = set.intersection(*(set(group) for group in runs))
+    elements = {name: runs[0][name][1] for name in names}
 
     def med(name):
-        return group[name][0]
+        return median([group[name][0] for group in runs])
+
+    def per_run(f):
+        return [f(lambda name, g=group: g[name][0]) for group in runs]
+
+    kind = case["kind"]
+    reference = case.get("reference")
+    if kind == "abs":
+        ratio_name = f"the {case['limit']:g} ns target"
+        ratio_of = lambda name: per_run(lambda m: m(name) / case["limit"])
+    else:
+        ratio_name = f"`{reference}`"
+        ratio_of = lambda name: per_run(lambda m: m(name) / m(reference))
+    n = len(runs)
+    lines = [f"### {case['title']}", "",
+             f"Target: {case['target']}.", "",
+             f"| contender | median / iteration | median / element | ratio to {ratio_name} | ratio range over {n} run(s) |",
+             "| --- | ---: | ---: | ---: | ---: |"]
+    first = [case["subject"]] if "subject" in case else list(case["subjects"])
+    order = first + sorted((name for name in names if name not in first), key=med)
+    for name in order:
+        ns = med(name)
+        per = fmt_time(ns / elements[name]) if elements[name] > 1 else "–"
+        ratios = ratio_of(name)
+        lines.append(f"| `{name}` | {fmt_time(ns)} | {per} | {median(ratios):.2f} | "
+                     f"{rng(ratios, lambda r: f'{r:.2f}')} |")
+    lines.append("")
+
+    def runs_met(values, ok):
+        return f"met in {sum(1 for v in values if ok(v))} of {len(values)} runs"
 
     if kind == "abs":
-        ns = med(case["subject"])
+        values = per_run(lambda m: m(case["subject"]))
+        ns = median(values)
         over = ns - case["limit"]
         text = (f"`{case['subject']}` {fmt_time(ns)} vs {case['target']}"
                 + (f"; {fmt_time(over)} over ({ns / case['limit']:.2f} x the target)" if over > 0
-                   else f"; {fmt_time(-over)} under"))
+                   else f"; {fmt_time(-over)} under")
+                + f" ({runs_met(values, lambda v: v <= case['limit'])})")
         lines.append(verdict(over <= 0, text))
     elif kind == "ratio":
-        ratio = med(case["subject"]) / med(case["reference"])
+        values = per_run(lambda m: m(case["subject"]) / m(case["reference"]))
+        ratio = median(values)
         text = (f"`{case['subject']}` / `{case['reference']}` = {ratio:.3f} vs <= {case['limit']:.2f}"
-                + (f" ({(ratio / case['limit'] - 1) * 100:.1f} % over)" if ratio > case["limit"] else ""))
+                + (f" ({(ratio / case['limit'] - 1) * 100:.1f} % over)" if ratio > case["limit"] else "")
+                + f" ({runs_met(values, lambda v: v <= case['limit'])})")
         lines.append(verdict(ratio <= case["limit"], text))
     elif kind == "diff":
         def per_element(a, b):
-            return (med(a) - med(b)) / group[a][1]
-        d = per_element(case["subject"], case["reference"])
+            return per_run(lambda m: (m(a) - m(b)) / elements[a])
+        values = per_element(case["subject"], case["reference"])
+        d = median(values)
         lines.append("- " + verdict(d <= case["limit"],
-                             f"(`{case['subject']}` - `{case['reference']}`) per poll = {d:.2f} ns "
-                             f"vs <= {case['limit']:g} ns"))
+                     f"(`{case['subject']}` - `{case['reference']}`) per poll = {d:.2f} ns "
+                     f"(range {rng(values, lambda v: f'{v:.2f}')}) vs <= {case['limit']:g} ns "
+                     f"({runs_met(values, lambda v: v <= case['limit'])})"))
         for a, b in case.get("extra", []):
-            if a in group and b in group:
-                lines.append(f"- for comparison, (`{a}` - `{b}`) per poll = {per_element(a, b):.2f} ns")
+            if a in names and b in names:
+                values = per_element(a, b)
+                lines.append(f"- for comparison, (`{a}` - `{b}`) per poll = {median(values):.2f} ns "
+                             f"(range {rng(values, lambda v: f'{v:.2f}')})")
     elif kind == "flat":
         worst = max(case["subjects"], key=med)
+        values = per_run(lambda m: max(m(name) for name in case["subjects"]))
         over = med(worst) - case["limit"]
-        spread = max(med(s) for s in case["flat"]) / min(med(s) for s in case["flat"])
         lines.append("- " + verdict(over <= 0,
-                             f"slowest `{worst}` {fmt_time(med(worst))} vs <= {case['limit']:g} ns"
-                             + (f" ({fmt_time(over)} over, {med(worst) / case['limit']:.2f} x)" if over > 0 else "")))
+                     f"slowest `{worst}` {fmt_time(med(worst))} vs <= {case['limit']:g} ns"
+                     + (f" ({fmt_time(over)} over, {med(worst) / case['limit']:.2f} x)" if over > 0 else "")
+                     + f" ({runs_met(values, lambda v: v <= case['limit'])})"))
+        spreads = per_run(lambda m: max(m(name) for name in case["flat"]) / min(m(name) for name in case["flat"]))
+        spread = median(spreads)
         lines.append(f"- flatness: `{case['flat'][-1]}` / `{case['flat'][0]}` = {spread:.3f} "
+                     f"(range {rng(spreads, lambda v: f'{v:.3f}')}) "
                      + ("(flat)" if spread <= case["flat_limit"] else "(**not flat**)"))
     lines.append("")
     return "\n".join(lines)
@@ -170,15 +219,14 @@ def meta_block(root):
     lines.append(f"| commit | {meta.get('commit', 'unknown')} |")
     lines.append(f"| rustc | {meta.get('rustc', rustc)} |")
     lines.append(f"| cores | {meta.get('cores', os.cpu_count())} |")
-    if "load_before" in meta:
-        lines.append(f"| load average (1, 5, 15 min) before / after | "
-                     f"{meta['load_before']} / {meta['load_after']} |")
+    for k, (before, after) in enumerate(meta.get("loads", []), 1):
+        lines.append(f"| run {k}: load average (1, 5, 15 min) before / after | {before} / {after} |")
     if "command" in meta:
         lines.append(f"| command | `{meta['command']}` |")
     return "\n".join(lines) + "\n"
 
 
-def run_benches(root):
+def run_benches(root, count):
     def load():
         return " ".join(pathlib.Path("/proc/loadavg").read_text().split()[:3])
     def out(cmd):
@@ -187,30 +235,39 @@ def run_benches(root):
         "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
         "rustc": out(["rustc", "--version"]),
         "commit": out(["git", "rev-parse", "--short", "HEAD"])
-                  + (" + uncommitted changes" if out(["git", "status", "--porcelain", "--untracked-files=no"]) else ""),
+                  + (" + uncommitted changes to the runtime"
+                     if out(["git", "status", "--porcelain", "--", "runner-core", "runner-macros", "src"])
+                     else " (runtime as committed)"),
         "cores": os.cpu_count(),
-        "command": " ".join(CARGO_CMD),
-        "load_before": load(),
+        "command": " ".join(CARGO_CMD + ["--save-baseline", "runK"]) + f", K = 1..{count}",
+        "loads": [],
     }
-    subprocess.run(CARGO_CMD, check=True, stdout=sys.stderr)
-    meta["load_after"] = load()
+    for old in root.glob("*/*/run*"):
+        if old.is_dir():
+            for f in old.iterdir():
+                f.unlink()
+            old.rmdir()
+    for k in range(1, count + 1):
+        before = load()
+        subprocess.run(CARGO_CMD + ["--save-baseline", f"run{k}"], check=True, stdout=sys.stderr)
+        meta["loads"].append((before, load()))
     root.mkdir(parents=True, exist_ok=True)
     (root / META).write_text(json.dumps(meta, indent=1))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", action="store_true", help="run the benches first")
+    parser.add_argument("--run", type=int, metavar="N", help="run the benches N times first")
     parser.add_argument("--write", metavar="FILE", help="replace the tables in FILE")
     args = parser.parse_args()
     root = criterion_dir()
     if args.run:
-        run_benches(root)
-    results = load_results(root)
+        run_benches(root, args.run)
+    results = [load_results(root, baseline) for baseline in baselines(root)]
     parts = [meta_block(root)]
     for case in CASES:
-        if case["group"] in results:
-            parts.append(table(case, results[case["group"]]))
+        if all(case["group"] in run for run in results):
+            parts.append(table(case, [run[case["group"]] for run in results]))
         else:
             parts.append(f"### {case['title']}\n\nNo results for group `{case['group']}`.\n")
     text = "\n".join(parts)
