@@ -11,6 +11,8 @@
 //! queues: `local` for `spawn_local` tasks, which only the runner's thread
 //! runs, and `global` for `Send` tasks, which workers run too.
 
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::pin::Pin;
@@ -37,6 +39,30 @@ use crate::task::{Task, TaskFuture};
 
 /// How many tasks the runner's thread runs before it checks the run's future.
 const BUDGET: usize = 64;
+
+thread_local! {
+    /// The address of the `Shared` of the loop this thread is running, while
+    /// it is not asleep; 0 for none. No destructor: the cheapest access.
+    static ACTIVE: Cell<usize> = const { Cell::new(0) };
+    /// Whether the plain queues may hold something.
+    static QUEUED: Cell<bool> = const { Cell::new(false) };
+    /// The active loop's plain queues.
+    static QUEUES: Queues = const {
+        Queues {
+            local: RefCell::new(VecDeque::new()),
+            global: RefCell::new(VecDeque::new()),
+        }
+    };
+}
+
+/// A task woken from inside the loop that runs it goes onto these plain
+/// queues, with no atomic operation and no wake-up, since the loop looks at
+/// them before it sleeps; wakes from elsewhere go through `Shared`'s queues.
+/// (`Send` tasks only when there are no workers to share them with.)
+struct Queues {
+    local: RefCell<VecDeque<Runnable>>,
+    global: RefCell<VecDeque<Runnable>>,
+}
 
 /// The state a runner shares with its tasks, wakers and workers.
 pub(crate) struct Shared {
@@ -229,17 +255,46 @@ impl Shared {
     }
 
     fn schedule_global(&self, runnable: Runnable) {
+        if self.worker_threads == 0 && self.is_running_here() {
+            QUEUES.with(|queues| queues.global.borrow_mut().push_back(runnable));
+            QUEUED.with(|queued| queued.set(true));
+            return;
+        }
         // Pushing to an unbounded queue that is never closed cannot fail.
         let _ = self.global.push(runnable);
         if self.worker_threads > 0 {
             self.work.notify(1);
         }
-        self.sleeper.wake();
+        self.wake_loop();
     }
 
     fn schedule_local(&self, runnable: Runnable) {
+        if self.is_running_here() {
+            QUEUES.with(|queues| queues.local.borrow_mut().push_back(runnable));
+            QUEUED.with(|queued| queued.set(true));
+            return;
+        }
         let _ = self.local.push(runnable);
-        self.sleeper.wake();
+        self.wake_loop();
+    }
+
+    /// Wakes the runner's thread if it sleeps, or may be about to: unless
+    /// the caller is that thread, running the loop.
+    fn wake_loop(&self) {
+        if !self.is_running_here() {
+            self.sleeper.wake();
+        }
+    }
+
+    /// Whether the caller is this runner's loop, awake.
+    fn is_running_here(&self) -> bool {
+        ACTIVE
+            .try_with(|active| active.get() == self.address())
+            .unwrap_or(false)
+    }
+
+    fn address(&self) -> usize {
+        self as *const Shared as usize
     }
 
     /// Runs `future` to completion on this thread, running ready tasks while
@@ -253,6 +308,7 @@ impl Shared {
         sigint: Option<&Sigint>,
     ) -> Result<T, Interrupted> {
         let interrupted = || sigint.is_some_and(Sigint::is_interrupted);
+        let _active = Running::enter(self);
         let mut cx = Context::from_waker(waker);
         // The fast path: a future that is ready at once never touches the queues.
         if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
@@ -279,7 +335,10 @@ impl Shared {
                     };
                 }
             } else if !ran {
-                // Nothing to do: sleep in the reactor until a timer, I/O, a wake or a Ctrl-C.
+                // Nothing to do: sleep in the reactor until a timer, I/O, a wake
+                // or a Ctrl-C. Wakes from this thread (timers fire here) must
+                // now wake the sleeper too.
+                let _asleep = Running::sleep();
                 async_io::block_on(Park {
                     shared: self,
                     sigint,
@@ -297,9 +356,23 @@ impl Shared {
             } else {
                 (&self.global, &self.local)
             };
-            match first.pop().or_else(|_| second.pop()) {
-                Ok(runnable) => self.run(runnable),
-                Err(_) => return ran > 0,
+            // This thread's own wakes, then the shared queues; the other way
+            // round on odd turns.
+            let own = || {
+                QUEUED
+                    .with(Cell::get)
+                    .then(|| QUEUES.with(Queues::pop))
+                    .flatten()
+            };
+            let shared = || pop(first).or_else(|| pop(second));
+            let next = if ran % 2 == 0 {
+                own().or_else(shared)
+            } else {
+                shared().or_else(own)
+            };
+            match next {
+                Some(runnable) => self.run(runnable),
+                None => return ran > 0,
             }
         }
         true
@@ -422,7 +495,106 @@ impl Wake for MainWaker {
 
     fn wake_by_ref(self: &Arc<Self>) {
         self.0.main_woken.store(true, Ordering::Release);
-        self.0.sleeper.wake();
+        self.0.wake_loop();
+    }
+}
+
+/// Pops a runnable, if any: on an empty queue `pop` still pays a fence,
+/// `is_empty` is a load.
+fn pop(queue: &ConcurrentQueue<Runnable>) -> Option<Runnable> {
+    if queue.is_empty() {
+        None
+    } else {
+        queue.pop().ok()
+    }
+}
+impl Queues {
+    fn pop(&self) -> Option<Runnable> {
+        let local = self.local.borrow_mut().pop_front();
+        let next = local.or_else(|| self.global.borrow_mut().pop_front());
+        if next.is_none() {
+            QUEUED.with(|queued| queued.set(false));
+        }
+        next
+    }
+
+    fn take(&self) -> (VecDeque<Runnable>, VecDeque<Runnable>) {
+        (self.local.take(), self.global.take())
+    }
+}
+
+/// Makes a loop this thread's [`ACTIVE`] one until dropped; then hands what
+/// its plain queues still hold to the shared ones and restores the loop it
+/// replaced (loops nest when a runner closes inside another's run).
+struct Running<'a> {
+    /// The loop, or `None` while asleep.
+    shared: Option<&'a Shared>,
+    previous: usize,
+    /// The replaced loop's plain queues, when it had any (nesting is rare:
+    /// the common case moves no queue).
+    saved: Option<(VecDeque<Runnable>, VecDeque<Runnable>)>,
+}
+
+impl<'a> Running<'a> {
+    fn enter(shared: &'a Shared) -> Running<'a> {
+        Running::replace(Some(shared))
+    }
+
+    /// While the loop sleeps, wakes from this thread (timers fire here) must
+    /// go through the shared queues and wake it.
+    fn sleep() -> Running<'a> {
+        Running::replace(None)
+    }
+    fn replace(shared: Option<&'a Shared>) -> Running<'a> {
+        let previous = ACTIVE.with(|active| active.replace(shared.map_or(0, Shared::address)));
+        let nested = previous != 0 && shared.is_some();
+        Running {
+            shared,
+            previous,
+            saved: nested.then(|| QUEUES.with(Queues::take)),
+        }
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        let _ = ACTIVE.try_with(|active| active.set(self.previous));
+        let queued = QUEUED
+            .try_with(|queued| queued.replace(false))
+            .unwrap_or(false);
+        if !queued && self.saved.is_none() {
+            return;
+        }
+        let _ = QUEUES.try_with(|queues| {
+            let (local, global) = queues.take();
+            if let Some(shared) = self.shared {
+                shared.take_back(local, global);
+            }
+            if let Some((local, global)) = self.saved.take() {
+                QUEUED.with(|queued| queued.set(!local.is_empty() || !global.is_empty()));
+                *queues.local.borrow_mut() = local;
+                *queues.global.borrow_mut() = global;
+            }
+        });
+    }
+}
+
+impl Shared {
+    /// Moves what a loop's plain queues still hold to the shared queues, for
+    /// the next run, the workers, or close.
+    fn take_back(&self, local: VecDeque<Runnable>, global: VecDeque<Runnable>) {
+        if local.is_empty() && global.is_empty() {
+            return;
+        }
+        for runnable in local {
+            let _ = self.local.push(runnable);
+        }
+        for runnable in global {
+            let _ = self.global.push(runnable);
+        }
+        if self.worker_threads > 0 {
+            self.work.notify(usize::MAX);
+        }
     }
 }
 

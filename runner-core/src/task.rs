@@ -136,32 +136,40 @@ impl<F: Future> Future for TaskFuture<F> {
     type Output = Outcome<F::Output>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        let Some(future) = this.future.as_mut().as_pin_mut() else {
-            unreachable!("async-task never polls a completed future");
-        };
+        let this = self.project();
+        let mut slot = this.future;
         // Debug mode times every poll; otherwise this costs one branch.
         let started = this.shared.debug.then(Instant::now);
-        let polled = context::scope(this.vars, || {
-            panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx)))
+        let (polled, dropped) = context::scope(this.vars, || {
+            let Some(future) = slot.as_mut().as_pin_mut() else {
+                unreachable!("async-task never polls a completed future");
+            };
+            let polled = panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx)));
+            // A finished future drops now, within the same context switch,
+            // rather than whenever the task's allocation goes.
+            let dropped = match polled {
+                Ok(Poll::Pending) => Ok(()),
+                _ => panic::catch_unwind(AssertUnwindSafe(|| slot.set(None))),
+            };
+            (polled, dropped)
         });
         if let Some(started) = started {
             let threshold = this.shared.slow_poll_threshold;
             debug::check_poll(started.elapsed(), threshold, "task spawned", this.site);
         }
-        let outcome = match polled {
-            Ok(Poll::Pending) => return Poll::Pending,
-            Ok(Poll::Ready(output)) => Ok(output),
-            Err(payload) => Err(CaughtPanic::new(
+        if let Err(payload) = dropped {
+            this.shared
+                .count_unobserved(this.site, debug::panic_message(&*payload));
+        }
+        match polled {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Err(payload) => Poll::Ready(Err(CaughtPanic::new(
                 payload,
                 Some(this.shared.clone()),
                 this.site,
-            )),
-        };
-        // Drop the finished future now, in its context, rather than whenever
-        // the task's allocation goes.
-        drop_in(this.vars, this.future, this.shared, this.site);
-        Poll::Ready(outcome)
+            ))),
+        }
     }
 }
 
