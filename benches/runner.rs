@@ -114,14 +114,7 @@ fn run_yield(c: &mut Criterion) {
     let mut group = small_group(c, "run_yield");
 
     let runner = runner::Runner::new();
-    group.bench_function("runner", |b| {
-        b.iter(|| {
-            runner.run(async {
-                runner::yield_now().await;
-                black_box(1)
-            })
-        })
-    });
+    group.bench_function("runner", |b| b.iter(|| yield_once(&runner)));
     group.bench_function("futures_lite_block_on", |b| {
         b.iter(|| {
             futures_lite::future::block_on(async {
@@ -213,20 +206,7 @@ fn spawn_many(c: &mut Criterion) {
     let mut group = large_group(c, "spawn_await_10k", TASKS);
 
     let runner = runner::Runner::new();
-    group.bench_function("runner", |b| {
-        b.iter(|| {
-            runner.run(async {
-                let tasks: Vec<_> = (0..TASKS)
-                    .map(|i| runner::spawn(async move { i }))
-                    .collect();
-                let mut sum = 0;
-                for task in tasks {
-                    sum += task.await;
-                }
-                sum
-            })
-        })
-    });
+    group.bench_function("runner", |b| b.iter(|| spawn_and_await(&runner)));
     let ex = Executor::new();
     group.bench_function("async_executor", |b| {
         b.iter(|| {
@@ -408,11 +388,78 @@ fn ping_pong(c: &mut Criterion) {
     drop(runner);
 }
 
+/// A run whose future yields once: the work of `run_yield`.
+fn yield_once(runner: &runner::Runner) -> i32 {
+    runner.run(async {
+        runner::yield_now().await;
+        black_box(1)
+    })
+}
+
+/// Spawns and awaits `TASKS` tiny tasks in one run: the work of `spawn_await_10k`.
+fn spawn_and_await(runner: &runner::Runner) -> usize {
+    runner.run(async {
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|i| runner::spawn(async move { i }))
+            .collect();
+        let mut sum = 0;
+        for task in tasks {
+            sum += task.await;
+        }
+        sum
+    })
+}
+
+/// What debug mode costs: the same runs with debug off and on (the slow-poll
+/// threshold is never reached, so nothing is reported).
+fn debug_cost(c: &mut Criterion) {
+    let off = runner::Runner::builder().debug(false).build();
+    let on = runner::Runner::builder().debug(true).build();
+
+    let mut group = small_group(c, "debug_cost_run_yield");
+    group.bench_function("runner", |b| b.iter(|| yield_once(&off)));
+    group.bench_function("runner_debug", |b| b.iter(|| yield_once(&on)));
+    group.finish();
+
+    let mut group = large_group(c, "debug_cost_spawn_10k", TASKS);
+    group.bench_function("runner", |b| b.iter(|| spawn_and_await(&off)));
+    group.bench_function("runner_debug", |b| b.iter(|| spawn_and_await(&on)));
+    group.finish();
+}
+
+/// What Ctrl-C handling costs a run: criterion runs on the main thread, where
+/// every run arms SIGINT; on another thread runs arm nothing.
+fn sigint_cost(c: &mut Criterion) {
+    let mut group = small_group(c, "sigint_cost_run_ready");
+    let runner = runner::Runner::builder().debug(false).build();
+    group.bench_function("runner", |b| {
+        b.iter(|| runner.run(std::future::ready(black_box(1))))
+    });
+    group.bench_function("runner_off_main_thread", |b| {
+        b.iter_custom(|iterations| {
+            std::thread::scope(|scope| {
+                scope
+                    .spawn(move || {
+                        let runner = runner::Runner::builder().debug(false).build();
+                        let start = std::time::Instant::now();
+                        for _ in 0..iterations {
+                            black_box(runner.run(std::future::ready(black_box(1))));
+                        }
+                        start.elapsed()
+                    })
+                    .join()
+                    .expect("the benchmark thread")
+            })
+        })
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = run_ready, run_yield, lifecycle, spawn_many, sleep_many, ping_pong
+    targets = run_ready, run_yield, lifecycle, spawn_many, sleep_many, ping_pong, debug_cost, sigint_cost
 }
 criterion_main!(benches);

@@ -78,6 +78,16 @@ CASES = [
          title="spawn + await 10,000 tasks with 5 variables set vs none",
          kind="ratio", subject="runner_5_vars", reference="runner_0_vars", limit=1.10,
          target="<= 1.1 x the same with no variables"),
+    dict(group="debug_cost_run_yield", title="debug mode: `run` + one yield, debug off vs on",
+         kind="info", subject="runner_debug", reference="runner",
+         target="none; stated (debug off is the `run_yield` case above)"),
+    dict(group="debug_cost_spawn_10k", title="debug mode: spawn + await 10,000 tasks, debug off vs on",
+         kind="info", subject="runner_debug", reference="runner",
+         target="none; stated"),
+    dict(group="sigint_cost_run_ready",
+         title="Ctrl-C handling: `run(ready)` on the main thread (armed) vs another thread (not armed)",
+         kind="info", subject="runner", reference="runner_off_main_thread",
+         target="the Runner benchmarks must not move"),
 ]
 
 
@@ -179,6 +189,10 @@ def table(case, runs):
                 + (f" ({(ratio / case['limit'] - 1) * 100:.1f} % over)" if ratio > case["limit"] else "")
                 + f" ({runs_met(values, lambda v: v <= case['limit'])})")
         lines.append(verdict(ratio <= case["limit"], text))
+    elif kind == "info":
+        values = per_run(lambda m: m(case["subject"]) / m(case["reference"]))
+        lines.append(f"`{case['subject']}` / `{case['reference']}` = {median(values):.3f} "
+                     f"(range {rng(values, lambda v: f'{v:.3f}')})")
     elif kind == "diff":
         def per_element(a, b):
             return per_run(lambda m: (m(a) - m(b)) / elements[a])

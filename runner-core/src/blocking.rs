@@ -100,7 +100,16 @@ where
     Unblock { task }
 }
 
-/// The future returned by [`unblock`].
+/// The future returned by [`unblock`]: `Send + 'static`, so it can be
+/// awaited inside [`spawn`](crate::spawn).
+///
+/// # Examples
+///
+/// ```
+/// let runner = runner::Runner::new();
+/// let job: runner::Unblock<u64> = runner::unblock(|| 6 * 7);
+/// assert_eq!(runner.run(runner.spawn(job)), 42);
+/// ```
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct Unblock<R> {
     task: blocking::Task<Outcome<R>>,

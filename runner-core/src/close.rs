@@ -279,7 +279,16 @@ pub fn closing() -> Closing {
     }
 }
 
-/// The future returned by [`closing`].
+/// The future returned by [`closing`]: `Send + 'static`, so a spawned task
+/// can wait on it.
+///
+/// # Examples
+///
+/// ```
+/// let runner = runner::Runner::new();
+/// let closing: runner::Closing = runner.run(async { runner::closing() });
+/// runner.spawn(closing).detach();
+/// ```
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct Closing {
     shared: Arc<Shared>,

@@ -29,6 +29,31 @@ pub(crate) fn assert_not_running() {
     }
 }
 
+/// Makes the runner whose lent handle is `home` this thread's runner for a
+/// run, until the guard drops; panics first, changing nothing, if a runner
+/// is running on this thread already.
+#[track_caller]
+pub(crate) fn enter_run(home: &Cell<Option<Arc<Shared>>>) -> Entered<'_> {
+    CURRENT.with(|current| {
+        let mut current = current.borrow_mut();
+        if current.is_some() {
+            drop(current);
+            panic!("{NESTED_RUN}");
+        }
+        let shared = home
+            .take()
+            .expect("a runner's lent handle is home between runs");
+        *current = Some(Current {
+            shared,
+            on_worker: false,
+        });
+    });
+    Entered {
+        previous: None,
+        home: Some(home),
+    }
+}
+
 /// Calls `f` with the runner running on this thread, if any.
 pub(crate) fn with<R>(f: impl FnOnce(&Arc<Shared>, bool) -> R) -> Option<R> {
     CURRENT.with(|current| {

@@ -532,7 +532,7 @@ struct Running<'a> {
     previous: usize,
     /// The replaced loop's plain queues, when it had any (nesting is rare:
     /// the common case moves no queue).
-    saved: Option<(VecDeque<Runnable>, VecDeque<Runnable>)>,
+    saved: Option<Box<(VecDeque<Runnable>, VecDeque<Runnable>)>>,
 }
 
 impl<'a> Running<'a> {
@@ -551,7 +551,7 @@ impl<'a> Running<'a> {
         Running {
             shared,
             previous,
-            saved: nested.then(|| QUEUES.with(Queues::take)),
+            saved: nested.then(|| Box::new(QUEUES.with(Queues::take))),
         }
     }
 }
@@ -570,7 +570,8 @@ impl Drop for Running<'_> {
             if let Some(shared) = self.shared {
                 shared.take_back(local, global);
             }
-            if let Some((local, global)) = self.saved.take() {
+            if let Some(saved) = self.saved.take() {
+                let (local, global) = *saved;
                 QUEUED.with(|queued| queued.set(!local.is_empty() || !global.is_empty()));
                 *queues.local.borrow_mut() = local;
                 *queues.global.borrow_mut() = global;

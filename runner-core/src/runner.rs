@@ -134,7 +134,6 @@ impl Runner {
     /// ```
     #[track_caller]
     pub fn run<F: Future>(&self, future: F) -> F::Output {
-        current::assert_not_running();
         self.run_with(&self.context, future).unwrap_or_else(unwind)
     }
 
@@ -163,7 +162,6 @@ impl Runner {
     /// ```
     #[track_caller]
     pub fn try_run<F: Future>(&self, future: F) -> Result<F::Output, Interrupted> {
-        current::assert_not_running();
         self.run_with(&self.context, future)
     }
 
@@ -187,14 +185,21 @@ impl Runner {
     /// ```
     #[track_caller]
     pub fn run_in<F: Future>(&self, context: &Context, future: F) -> F::Output {
-        current::assert_not_running();
         self.run_with(context, future).unwrap_or_else(unwind)
     }
 
     #[track_caller]
     fn run_with<F: Future>(&self, context: &Context, future: F) -> Result<F::Output, Interrupted> {
-        let started = self.start();
-        let _current = current::enter(&started.lent);
+        // The running-loop check comes first: before the loop starts, it is
+        // its own step; after, entering the current runner makes it.
+        let started = match self.started.get() {
+            Some(started) => started,
+            None => {
+                current::assert_not_running();
+                self.start()
+            }
+        };
+        let _current = current::enter_run(&started.lent);
         let _entered = context.enter();
         let future = pin!(future);
         // Declared after the future, so SIGINT is back to its default before

@@ -28,7 +28,17 @@ pub fn sleep(duration: Duration) -> Sleep {
     }
 }
 
-/// The future returned by [`sleep`].
+/// The future returned by [`sleep`]: `Send + 'static`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let runner = runner::Runner::new();
+/// let nap: runner::Sleep = runner::sleep(Duration::from_millis(1));
+/// runner.run(runner.spawn(nap));
+/// ```
 #[derive(Debug)]
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct Sleep {
@@ -65,7 +75,18 @@ pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
 }
 
 pin_project! {
-    /// The future returned by [`timeout`].
+    /// The future returned by [`timeout`]: `Send + 'static` when the future
+    /// it wraps is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let runner = runner::Runner::new();
+    /// let bounded: runner::Timeout<_> = runner::timeout(Duration::from_secs(1), async { 5 });
+    /// assert_eq!(runner.run(runner.spawn(bounded)), Ok(5));
+    /// ```
     #[derive(Debug)]
     #[must_use = "futures do nothing unless you `.await` or poll them"]
     pub struct Timeout<F> {
@@ -134,6 +155,14 @@ pub fn yield_now() -> YieldNow {
 }
 
 /// The future returned by [`yield_now`].
+///
+/// # Examples
+///
+/// ```
+/// let runner = runner::Runner::new();
+/// let yielded: runner::YieldNow = runner::yield_now();
+/// runner.run(yielded);
+/// ```
 #[derive(Debug)]
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct YieldNow {
