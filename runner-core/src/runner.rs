@@ -112,8 +112,8 @@ impl Runner {
     /// context, and returns its output.
     ///
     /// The future need not be `Send` or `'static`. Tasks spawned earlier make
-    /// progress while it runs. A future that is ready at its first poll costs
-    /// no more than that poll.
+    /// progress while it runs. A future that is ready at its first poll
+    /// never enters the loop.
     ///
     /// # Panics
     ///
