@@ -66,6 +66,12 @@ fn close_reports_unobserved_panics_with_message_and_spawn_site() {
 }
 
 #[test]
+fn a_test_timeout_without_debug_reports_no_slow_poll() {
+    let out = child("slow_poll_under_test_timeout", &[]);
+    assert!(!out.stderr.contains("slow poll"), "{}", out.stderr);
+}
+
+#[test]
 fn without_debug_nothing_is_reported() {
     let out = child("pending_at_close_without_debug", &[]);
     assert!(!out.stderr.contains("runner:"), "{}", out.stderr);
@@ -134,6 +140,19 @@ fn fast_polls() {
     let task = runner.spawn(async { std::thread::sleep(Duration::from_millis(20)) });
     runner.run(task);
     runner.run(async { std::thread::sleep(Duration::from_millis(20)) });
+}
+
+#[test]
+fn slow_poll_under_test_timeout() {
+    if !is_child("slow_poll_under_test_timeout") {
+        return;
+    }
+    let runner = Runner::builder()
+        .debug(false)
+        .slow_poll_threshold(Duration::from_millis(10))
+        .__test_timeout(Duration::from_secs(30))
+        .build();
+    runner.run(async { std::thread::sleep(Duration::from_millis(50)) });
 }
 
 #[test]

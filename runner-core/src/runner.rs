@@ -206,17 +206,18 @@ impl Runner {
         // the future drops: a Ctrl-C in its `Drop` then ends the process.
         let sigint = Sigint::for_this_thread();
         let _armed = sigint.map(Sigint::arm);
-        if !self.config.debug && started.deadline.is_none() {
-            return started.shared.block_on(&started.waker, future, sigint);
-        }
-        let future = pin!(Watched::new(
-            future,
-            Location::caller(),
-            self.config.slow_poll_threshold
-        ));
-        match started.deadline {
-            None => started.shared.block_on(&started.waker, future, sigint),
-            Some(deadline) => started.run_until(deadline, future, sigint, &self.config),
+        // Debug mode times the run's polls; a test timeout bounds the run.
+        let site = Location::caller();
+        let watched = |future| Watched::new(future, site, self.config.slow_poll_threshold);
+        match (self.config.debug, started.deadline) {
+            (false, None) => started.shared.block_on(&started.waker, future, sigint),
+            (true, None) => started
+                .shared
+                .block_on(&started.waker, pin!(watched(future)), sigint),
+            (false, Some(deadline)) => started.run_until(deadline, future, sigint, &self.config),
+            (true, Some(deadline)) => {
+                started.run_until(deadline, pin!(watched(future)), sigint, &self.config)
+            }
         }
     }
 
