@@ -135,6 +135,8 @@ pub(crate) fn close(
         }
     };
     shared.block_on_for(waker, timeout, cleanups);
+    // Cleanups the timeout cut off drop here, in their contexts, after the
+    // lock is released: their `Drop` may register cleanups of its own.
     let unrun = std::mem::take(&mut *shared.closing.cleanups());
     drop(unrun);
     // Cleanups may have spawned tasks.

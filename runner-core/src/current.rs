@@ -29,31 +29,6 @@ pub(crate) fn assert_not_running() {
     }
 }
 
-/// Makes the runner whose lent handle is `home` this thread's runner for a
-/// run, until the guard drops; panics first, changing nothing, if a runner
-/// is running on this thread already.
-#[track_caller]
-pub(crate) fn enter_run(home: &Cell<Option<Arc<Shared>>>) -> Entered<'_> {
-    CURRENT.with(|current| {
-        let mut current = current.borrow_mut();
-        if current.is_some() {
-            drop(current);
-            panic!("{NESTED_RUN}");
-        }
-        let shared = home
-            .take()
-            .expect("a runner's lent handle is home between runs");
-        *current = Some(Current {
-            shared,
-            on_worker: false,
-        });
-    });
-    Entered {
-        previous: None,
-        home: Some(home),
-    }
-}
-
 /// Calls `f` with the runner running on this thread, if any.
 pub(crate) fn with<R>(f: impl FnOnce(&Arc<Shared>, bool) -> R) -> Option<R> {
     CURRENT.with(|current| {
@@ -64,19 +39,42 @@ pub(crate) fn with<R>(f: impl FnOnce(&Arc<Shared>, bool) -> R) -> Option<R> {
     })
 }
 
-/// Makes `shared` the runner of this thread until the guard drops.
+/// Makes the runner whose lent handle is `home` this thread's runner for a
+/// run, until the guard drops; panics first, changing nothing, if a runner
+/// is running on this thread already.
 ///
 /// The `Arc` is moved in from `home` and back, so that a run pays no
 /// reference count.
+#[track_caller]
+pub(crate) fn enter_run(home: &Cell<Option<Arc<Shared>>>) -> Entered<'_> {
+    lend(home, true)
+}
+
+/// Makes the runner whose lent handle is `home` this thread's runner until
+/// the guard drops, restoring the one it replaces (close may run inside
+/// another runner's run).
 pub(crate) fn enter(home: &Cell<Option<Arc<Shared>>>) -> Entered<'_> {
-    let shared = home
-        .take()
-        .expect("a runner's lent handle is home between runs");
-    Entered {
-        previous: replace(Some(Current {
+    lend(home, false)
+}
+
+#[track_caller]
+fn lend(home: &Cell<Option<Arc<Shared>>>, refuse_nested: bool) -> Entered<'_> {
+    let previous = CURRENT.with(|current| {
+        let mut current = current.borrow_mut();
+        if refuse_nested && current.is_some() {
+            drop(current);
+            panic!("{NESTED_RUN}");
+        }
+        let shared = home
+            .take()
+            .expect("a runner's lent handle is home between runs");
+        current.replace(Current {
             shared,
             on_worker: false,
-        })),
+        })
+    });
+    Entered {
+        previous,
         home: Some(home),
     }
 }

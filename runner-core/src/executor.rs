@@ -21,9 +21,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use crate::builder::Config;
-use crate::debug;
-
 use async_task::Runnable;
 use atomic_waker::AtomicWaker;
 use concurrent_queue::ConcurrentQueue;
@@ -31,9 +28,11 @@ use event_listener::Event;
 use slab::Slab;
 
 use crate::blocking::Jobs;
+use crate::builder::Config;
 use crate::close::CloseState;
 use crate::context::Vars;
 use crate::current;
+use crate::debug;
 use crate::interrupt::{Interrupted, Sigint};
 use crate::task::{Task, TaskFuture};
 
@@ -255,27 +254,26 @@ impl Shared {
     }
 
     fn schedule_global(&self, runnable: Runnable) {
-        if self.worker_threads == 0 && self.is_running_here() {
-            QUEUES.with(|queues| queues.global.borrow_mut().push_back(runnable));
-            QUEUED.with(|queued| queued.set(true));
-            return;
+        let here = self.is_running_here();
+        if here && self.worker_threads == 0 {
+            return Queues::push(|queues| &queues.global, runnable);
         }
         // Pushing to an unbounded queue that is never closed cannot fail.
         let _ = self.global.push(runnable);
         if self.worker_threads > 0 {
             self.work.notify(1);
         }
-        self.wake_loop();
+        if !here {
+            self.sleeper.wake();
+        }
     }
 
     fn schedule_local(&self, runnable: Runnable) {
         if self.is_running_here() {
-            QUEUES.with(|queues| queues.local.borrow_mut().push_back(runnable));
-            QUEUED.with(|queued| queued.set(true));
-            return;
+            return Queues::push(|queues| &queues.local, runnable);
         }
         let _ = self.local.push(runnable);
-        self.wake_loop();
+        self.sleeper.wake();
     }
 
     /// Wakes the runner's thread if it sleeps, or may be about to: unless
@@ -338,7 +336,7 @@ impl Shared {
                 // Nothing to do: sleep in the reactor until a timer, I/O, a wake
                 // or a Ctrl-C. Wakes from this thread (timers fire here) must
                 // now wake the sleeper too.
-                let _asleep = Running::sleep();
+                let _asleep = Asleep::new();
                 async_io::block_on(Park {
                     shared: self,
                     sigint,
@@ -428,12 +426,11 @@ impl Shared {
     }
 
     /// Drops the futures of all pending tasks, each in its own context (the
-    /// task's `Drop` does that). Returns how many were dropped.
+    /// task's `Drop` does that, and counts itself in `dropped`).
     ///
     /// Call with the workers stopped, on the runner's thread.
-    pub(crate) fn drop_all_tasks(&self) -> usize {
+    pub(crate) fn drop_all_tasks(&self) {
         self.draining.store(true, Ordering::Release);
-        let before = self.dropped.load(Ordering::Acquire);
         // A dropped future may spawn or wake other tasks: repeat while that
         // turns up anything, a bounded number of times.
         for _ in 0..100 {
@@ -454,7 +451,6 @@ impl Shared {
             }
         }
         self.draining.store(false, Ordering::Release);
-        self.dropped.load(Ordering::Acquire) - before
     }
 
     /// The waker for the futures that `block_on` runs.
@@ -508,7 +504,14 @@ fn pop(queue: &ConcurrentQueue<Runnable>) -> Option<Runnable> {
         queue.pop().ok()
     }
 }
+
 impl Queues {
+    /// Puts a task woken from inside its own loop on that loop's plain queue.
+    fn push(queue: impl FnOnce(&Queues) -> &RefCell<VecDeque<Runnable>>, runnable: Runnable) {
+        QUEUES.with(|queues| queue(queues).borrow_mut().push_back(runnable));
+        QUEUED.with(|queued| queued.set(true));
+    }
+
     fn pop(&self) -> Option<Runnable> {
         let local = self.local.borrow_mut().pop_front();
         let next = local.or_else(|| self.global.borrow_mut().pop_front());
@@ -527,8 +530,7 @@ impl Queues {
 /// its plain queues still hold to the shared ones and restores the loop it
 /// replaced (loops nest when a runner closes inside another's run).
 struct Running<'a> {
-    /// The loop, or `None` while asleep.
-    shared: Option<&'a Shared>,
+    shared: &'a Shared,
     previous: usize,
     /// The replaced loop's plain queues, when it had any (nesting is rare:
     /// the common case moves no queue).
@@ -537,21 +539,11 @@ struct Running<'a> {
 
 impl<'a> Running<'a> {
     fn enter(shared: &'a Shared) -> Running<'a> {
-        Running::replace(Some(shared))
-    }
-
-    /// While the loop sleeps, wakes from this thread (timers fire here) must
-    /// go through the shared queues and wake it.
-    fn sleep() -> Running<'a> {
-        Running::replace(None)
-    }
-    fn replace(shared: Option<&'a Shared>) -> Running<'a> {
-        let previous = ACTIVE.with(|active| active.replace(shared.map_or(0, Shared::address)));
-        let nested = previous != 0 && shared.is_some();
+        let previous = ACTIVE.with(|active| active.replace(shared.address()));
         Running {
             shared,
             previous,
-            saved: nested.then(|| Box::new(QUEUES.with(Queues::take))),
+            saved: (previous != 0).then(|| Box::new(QUEUES.with(Queues::take))),
         }
     }
 }
@@ -567,9 +559,7 @@ impl Drop for Running<'_> {
         }
         let _ = QUEUES.try_with(|queues| {
             let (local, global) = queues.take();
-            if let Some(shared) = self.shared {
-                shared.take_back(local, global);
-            }
+            self.shared.take_back(local, global);
             if let Some(saved) = self.saved.take() {
                 let (local, global) = *saved;
                 QUEUED.with(|queued| queued.set(!local.is_empty() || !global.is_empty()));
@@ -596,6 +586,23 @@ impl Shared {
         if self.worker_threads > 0 {
             self.work.notify(usize::MAX);
         }
+    }
+}
+
+/// Clears [`ACTIVE`] while the loop sleeps in the reactor: wakes from this
+/// thread (timers fire here) must then go through the shared queues and wake
+/// it. The plain queues are empty when the loop goes to sleep.
+struct Asleep(usize);
+
+impl Asleep {
+    fn new() -> Asleep {
+        Asleep(ACTIVE.with(|active| active.replace(0)))
+    }
+}
+
+impl Drop for Asleep {
+    fn drop(&mut self) {
+        let _ = ACTIVE.try_with(|active| active.set(self.0));
     }
 }
 

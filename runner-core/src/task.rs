@@ -24,9 +24,9 @@ pub(crate) type Outcome<T> = Result<T, CaughtPanic>;
 /// A panic caught in a task or a blocking job, on its way to whoever awaits
 /// it. Dropped without being resumed, it counts as unobserved.
 pub(crate) struct CaughtPanic {
-    /// `None` once resumed or counted.
+    /// Taken when resumed.
     payload: Option<Box<dyn Any + Send>>,
-    /// The runner that counts it if nobody observes it.
+    /// The runner that counts it if nobody observes it; taken once counted.
     shared: Option<Arc<Shared>>,
     /// Where the task or job that panicked was spawned.
     site: &'static Location<'static>,
@@ -56,11 +56,11 @@ impl CaughtPanic {
 
     /// Resumes the panic in the caller, with its original payload.
     pub(crate) fn resume(mut self) -> ! {
-        match self.payload.take() {
-            Some(payload) => panic::resume_unwind(payload),
-            // Counted at close already; still re-raise rather than lose it.
-            None => panic!("a task panicked while its runner was closing"),
-        }
+        let payload = self
+            .payload
+            .take()
+            .expect("only `resume` takes the payload");
+        panic::resume_unwind(payload)
     }
 
     fn count(&mut self) {
@@ -72,9 +72,8 @@ impl CaughtPanic {
 
 impl Drop for CaughtPanic {
     fn drop(&mut self) {
-        if self.payload.is_some() {
-            self.count();
-        }
+        // Resumed (no payload) or counted already (no runner): nothing to do.
+        self.count();
     }
 }
 
