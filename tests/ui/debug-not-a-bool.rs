@@ -1,0 +1,4 @@
+#[runner::scope(debug = "yes")]
+fn scoped() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[runner::scope(worker_threads(2))]
+fn scoped() {}
+
+fn main() {}
