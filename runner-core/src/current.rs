@@ -9,6 +9,8 @@ use crate::executor::Shared;
 thread_local! {
     /// The runner whose loop this thread is running, if any.
     static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
+    /// Runners entered with `Runner::enter` on this thread, innermost last.
+    static ENTERED: RefCell<Vec<Arc<Shared>>> = const { RefCell::new(Vec::new()) };
 }
 
 struct Current {
@@ -29,14 +31,29 @@ pub(crate) fn assert_not_running() {
     }
 }
 
-/// Calls `f` with the runner running on this thread, if any.
+/// Calls `f` with the runner running on this thread, else the runner
+/// entered on it with `Runner::enter`, if any.
 pub(crate) fn with<R>(f: impl FnOnce(&Arc<Shared>, bool) -> R) -> Option<R> {
-    CURRENT.with(|current| {
+    let running = CURRENT.with(|current| {
         current
             .borrow()
             .as_ref()
-            .map(|current| f(&current.shared, current.on_worker))
-    })
+            .map(|c| (c.shared.clone(), c.on_worker))
+    });
+    let found = running
+        .or_else(|| ENTERED.with(|entered| entered.borrow().last().cloned().map(|s| (s, false))));
+    found.map(|(shared, on_worker)| f(&shared, on_worker))
+}
+
+/// Makes `shared` the runner that the free functions reach on this thread
+/// outside runs, until the returned guard drops.
+pub(crate) fn push_entered(shared: Arc<Shared>) {
+    ENTERED.with(|entered| entered.borrow_mut().push(shared));
+}
+
+/// Undoes the innermost `push_entered`.
+pub(crate) fn pop_entered() {
+    let _ = ENTERED.try_with(|entered| entered.borrow_mut().pop());
 }
 
 /// Makes the runner whose lent handle is `home` this thread's runner for a

@@ -44,6 +44,6 @@ pub use crate::builder::Builder;
 pub use crate::close::{closing, on_close, CloseReport, Closing};
 pub use crate::context::{Context, ContextVar, Token};
 pub use crate::interrupt::Interrupted;
-pub use crate::runner::Runner;
+pub use crate::runner::{EnterGuard, Runner};
 pub use crate::task::{spawn, spawn_local, Task};
 pub use crate::time::{sleep, timeout, yield_now, Elapsed, Sleep, Timeout, YieldNow};

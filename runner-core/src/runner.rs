@@ -2,7 +2,7 @@
 
 use std::cell::{Cell, OnceCell};
 use std::fmt;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
 use std::panic::{self, Location};
 use std::pin::pin;
@@ -133,8 +133,9 @@ impl Runner {
     /// assert_eq!(len, 8);
     /// ```
     #[track_caller]
-    pub fn run<F: Future>(&self, future: F) -> F::Output {
-        self.run_with(&self.context, future).unwrap_or_else(unwind)
+    pub fn run<F: IntoFuture>(&self, future: F) -> F::Output {
+        self.run_with(&self.context, future.into_future())
+            .unwrap_or_else(unwind)
     }
 
     /// Runs `future` like [`run`](Self::run), but returns `Err(Interrupted)`
@@ -161,8 +162,8 @@ impl Runner {
     /// }
     /// ```
     #[track_caller]
-    pub fn try_run<F: Future>(&self, future: F) -> Result<F::Output, Interrupted> {
-        self.run_with(&self.context, future)
+    pub fn try_run<F: IntoFuture>(&self, future: F) -> Result<F::Output, Interrupted> {
+        self.run_with(&self.context, future.into_future())
     }
 
     /// Runs `future` like [`run`](Self::run), in `context` instead of the
@@ -184,8 +185,9 @@ impl Runner {
     /// assert_eq!(runner.context().get(&USER), None);
     /// ```
     #[track_caller]
-    pub fn run_in<F: Future>(&self, context: &Context, future: F) -> F::Output {
-        self.run_with(context, future).unwrap_or_else(unwind)
+    pub fn run_in<F: IntoFuture>(&self, context: &Context, future: F) -> F::Output {
+        self.run_with(context, future.into_future())
+            .unwrap_or_else(unwind)
     }
 
     #[track_caller]
@@ -266,6 +268,31 @@ impl Runner {
         self.start()
             .shared
             .spawn_local(self.context.vars(), site, future)
+    }
+
+    /// Enters this runner on the calling thread until the guard drops, so
+    /// that [`spawn`](crate::spawn), [`spawn_local`](crate::spawn_local) and
+    /// [`on_close`](crate::on_close) called outside any run go to it, as
+    /// tokio's `Runtime::enter`.
+    ///
+    /// Guards nest; the innermost wins. `#[runner::scope]` and
+    /// `#[runner::test]` enter their runner for the whole body.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let runner = runner::Runner::new();
+    /// let task = {
+    ///     let _guard = runner.enter();
+    ///     runner::spawn(async { 21 * 2 })
+    /// };
+    /// assert_eq!(runner.run(task), 42);
+    /// ```
+    pub fn enter(&self) -> EnterGuard<'_> {
+        current::push_entered(self.start().shared.clone());
+        EnterGuard {
+            _runner: PhantomData,
+        }
     }
 
     /// Returns a handle to the context that [`run`](Self::run) uses.
@@ -398,6 +425,34 @@ impl Loop {
 /// message is printed.
 fn unwind<T>(interrupted: Interrupted) -> T {
     panic::resume_unwind(Box::new(interrupted))
+}
+
+/// Keeps a [`Runner`] entered on this thread; made by [`Runner::enter`].
+///
+/// # Examples
+///
+/// ```
+/// let runner = runner::Runner::new();
+/// let guard: runner::EnterGuard<'_> = runner.enter();
+/// runner::spawn(async {}).detach();
+/// drop(guard);
+/// ```
+#[must_use = "the runner stays entered only while the guard lives"]
+pub struct EnterGuard<'a> {
+    /// Borrows the runner, and stays on this thread (`!Send`).
+    _runner: PhantomData<&'a Runner>,
+}
+
+impl Drop for EnterGuard<'_> {
+    fn drop(&mut self) {
+        current::pop_entered();
+    }
+}
+
+impl fmt::Debug for EnterGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EnterGuard").finish_non_exhaustive()
+    }
 }
 
 impl Default for Runner {
