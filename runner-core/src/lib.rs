@@ -31,11 +31,14 @@ mod blocking;
 mod builder;
 mod close;
 mod context;
-mod current;
 mod debug;
-mod executor;
 mod interrupt;
+mod local;
+mod poll;
+mod registry;
 mod runner;
+mod scheduler;
+mod shared;
 mod task;
 mod time;
 

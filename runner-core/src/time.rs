@@ -1,4 +1,10 @@
-//! Timers: [`sleep`], [`timeout`] and [`yield_now`], on async-io's reactor.
+//! Timers: [`sleep`], [`timeout`] and [`yield_now`], on async-io's reactor,
+//! and every deadline the runner keeps for itself.
+//!
+//! Which clock: everything here counts real time (`std::time::Instant`).
+//! The runner's own deadlines (the close timeout, a test's timeout) go
+//! through [`deadline_after`] and [`until`], so a deadline too far away to
+//! represent means "never" rather than an overflow panic.
 
 use std::error::Error;
 use std::fmt;
@@ -7,8 +13,30 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use std::time::Instant;
+
 use async_io::Timer;
+use futures_lite::FutureExt;
 use pin_project_lite::pin_project;
+
+/// The real-time instant `duration` from now; `None` (never) when that is
+/// past what an `Instant` can hold.
+pub(crate) fn deadline_after(duration: Duration) -> Option<Instant> {
+    Instant::now().checked_add(duration)
+}
+
+/// Runs `future` until `deadline` (real time): its output, or `None` if the
+/// deadline came first. No deadline waits as long as the future takes.
+pub(crate) async fn until<F: Future>(deadline: Option<Instant>, future: F) -> Option<F::Output> {
+    let expired = async {
+        match deadline {
+            Some(deadline) => Timer::at(deadline).await,
+            None => Timer::never().await,
+        };
+        None
+    };
+    async { Some(future.await) }.or(expired).await
+}
 
 /// Waits until `duration` has passed.
 ///
