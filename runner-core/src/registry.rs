@@ -43,12 +43,24 @@ struct Entry {
     site: &'static Location<'static>,
 }
 
+/// Who submits a task, which decides whether close refuses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Submitter {
+    /// Code the runner runs (`runner::spawn`, `Runner::spawn`, a `Drop` in
+    /// close): accepted while closing, and cancelled by close like the rest.
+    Inside,
+    /// A [`Handle`](crate::Handle), from anywhere: refused once close began.
+    Handle,
+}
+
 /// What [`Registry::register`] decided.
 pub(crate) enum Admission<T> {
-    /// Registered; schedule the runnable.
-    Open(Runnable, T),
+    /// Registered and scheduled.
+    Open(T),
     /// The runner has closed: drop the runnable, which cancels the task.
     Closed(Runnable, T),
+    /// Refused: the task was not created.
+    Refused,
 }
 
 impl Registry {
@@ -73,11 +85,15 @@ impl Registry {
     pub(crate) fn register<T>(
         &self,
         lifecycle: &Lifecycle,
+        submitter: Submitter,
         site: &'static Location<'static>,
         spawn: impl FnOnce(Option<usize>) -> (Runnable, T),
     ) -> Admission<T> {
         let mut inner = self.lock();
         let state = lifecycle.get();
+        if submitter == Submitter::Handle && state != State::Open {
+            return Admission::Refused;
+        }
         if state == State::Closed {
             drop(inner);
             let (runnable, task) = spawn(None);
@@ -92,7 +108,10 @@ impl Registry {
         if state == State::Closing {
             inner.cancelled += 1;
         }
-        Admission::Open(runnable, task)
+        // Scheduled under the lock: once close can see the task here, its
+        // runnable is in a queue for close to find, not in this thread's hands.
+        runnable.schedule();
+        Admission::Open(task)
     }
 
     /// Removes a task whose future is gone; `dropped` if it was dropped
@@ -125,13 +144,21 @@ impl Registry {
 
     /// The spawn sites of the pending tasks.
     pub(crate) fn sites(&self) -> Vec<&'static Location<'static>> {
-        self.lock().tasks.iter().map(|(_, entry)| entry.site).collect()
+        self.lock()
+            .tasks
+            .iter()
+            .map(|(_, entry)| entry.site)
+            .collect()
     }
 
     /// The wakers of the pending tasks, taken under one lock.
     pub(crate) fn wakers(&self) -> Vec<Waker> {
         let inner = self.lock();
-        inner.tasks.iter().map(|(_, entry)| entry.waker.clone()).collect()
+        inner
+            .tasks
+            .iter()
+            .map(|(_, entry)| entry.waker.clone())
+            .collect()
     }
 
     /// `(cancelled, dropped)` for the close report.

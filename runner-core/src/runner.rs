@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use crate::builder::{Builder, Config};
 use crate::close::{self, CloseReport};
 use crate::context::Context;
+use crate::handle::Handle;
 use crate::interrupt::{Interrupted, Sigint};
 use crate::local;
 use crate::poll::Timed;
@@ -273,7 +274,12 @@ impl Runner {
         F::Output: Send + 'static,
     {
         let site = Location::caller();
-        task::spawn_on(&self.start().shared, self.own_context().vars(), site, future)
+        task::spawn_on(
+            &self.start().shared,
+            self.own_context().vars(),
+            site,
+            future,
+        )
     }
 
     /// Spawns a task that need not be `Send`; it runs on this runner's thread.
@@ -322,6 +328,26 @@ impl Runner {
             _entered: local::enter(self.start().shared.clone()),
             _runner: PhantomData,
         }
+    }
+
+    /// Returns a [`Handle`] for other threads to spawn onto this runner and
+    /// to run futures beside it.
+    ///
+    /// A handle does not keep the runner open: once the runner closes, the
+    /// handle's calls return [`Closed`](crate::Closed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let runner = runner::Runner::new();
+    /// let handle = runner.handle();
+    /// let task = std::thread::spawn(move || handle.spawn(async { 1 }).unwrap())
+    ///     .join()
+    ///     .unwrap();
+    /// assert_eq!(runner.run(task), 1);
+    /// ```
+    pub fn handle(&self) -> Handle {
+        Handle::new(self.start().shared.clone())
     }
 
     /// Returns a handle to the context that [`run`](Self::run) uses.

@@ -15,9 +15,10 @@ use std::task::{Context, Poll};
 use async_task::Runnable;
 
 use crate::context::{self, Vars};
+use crate::handle::Closed;
 use crate::local;
 use crate::poll::{Label, Outcome, Polled};
-use crate::registry::Admission;
+use crate::registry::{Admission, Submitter};
 use crate::shared::Shared;
 
 /// Spawns a `Send` task onto `shared` that starts with `vars` as its context.
@@ -31,7 +32,23 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    register(shared, site, |key| {
+    submit(shared, Submitter::Inside, vars, site, future)
+        .unwrap_or_else(|Closed| unreachable!("code the runner runs is never refused"))
+}
+
+/// Spawns a `Send` task onto `shared` for `submitter`, or refuses it.
+pub(crate) fn submit<F>(
+    shared: &Arc<Shared>,
+    submitter: Submitter,
+    vars: Vars,
+    site: &'static Location<'static>,
+    future: F,
+) -> Result<Task<F::Output>, Closed>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    register(shared, submitter, site, |key| {
         let polled = Polled::new(shared.clone(), key, Label::Task, site, vars, future);
         let owner = shared.clone();
         async_task::spawn(polled, move |runnable| {
@@ -51,32 +68,35 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    register(shared, site, |key| {
+    register(shared, Submitter::Inside, site, |key| {
         let polled = Polled::new(shared.clone(), key, Label::Task, site, vars, future);
         let owner = shared.clone();
         async_task::spawn_local(polled, move |runnable| {
             owner.scheduler.schedule_local(runnable)
         })
     })
+    .unwrap_or_else(|Closed| unreachable!("code the runner runs is never refused"))
 }
 
 /// Creates a task with `spawn`, enters it in the registry and schedules it;
 /// on a closed runner, cancels it at once.
 fn register<T>(
     shared: &Shared,
+    submitter: Submitter,
     site: &'static Location<'static>,
     spawn: impl FnOnce(Option<usize>) -> (Runnable, async_task::Task<Outcome<T>>),
-) -> Task<T> {
-    match shared.registry.register(&shared.lifecycle, site, spawn) {
-        Admission::Open(runnable, task) => {
-            runnable.schedule();
-            Task::new(task.fallible())
-        }
+) -> Result<Task<T>, Closed> {
+    match shared
+        .registry
+        .register(&shared.lifecycle, submitter, site, spawn)
+    {
+        Admission::Open(task) => Ok(Task::new(task.fallible())),
         Admission::Closed(runnable, task) => {
             // Dropping the runnable drops the future, in its context.
             drop(runnable);
-            Task::new(task.fallible())
+            Ok(Task::new(task.fallible()))
         }
+        Admission::Refused => Err(Closed),
     }
 }
 

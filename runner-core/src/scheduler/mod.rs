@@ -43,7 +43,7 @@ use crate::interrupt::{Interrupted, Sigint};
 use crate::local::{self, Local};
 use crate::shared::Shared;
 
-pub(crate) use worker::{until, Workers};
+pub(crate) use worker::{help, until, Workers};
 
 /// How many tasks the loop runs before it looks at the run's future and
 /// lets the reactor check for I/O.
@@ -86,7 +86,7 @@ impl Scheduler {
     /// Schedules a woken `Send` task.
     pub(crate) fn schedule_global(&self, runnable: Runnable) {
         let here = self.is_active_here();
-        if here && self.workers.count() == 0 {
+        if here && !self.workers.any() {
             return push_plain(|local| &local.queues.global, runnable);
         }
         // Pushing to an unbounded queue that is never closed cannot fail.
