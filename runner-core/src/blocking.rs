@@ -57,6 +57,11 @@ impl Drop for Job {
     fn drop(&mut self) {
         self.0.jobs.pending.fetch_sub(1, Ordering::AcqRel);
         self.0.jobs.done.notify(usize::MAX);
+        if self.0.clock.is_virtual() {
+            // A virtual clock waits for jobs before it auto-advances: an idle
+            // loop may now jump.
+            self.0.scheduler.wake_loop();
+        }
     }
 }
 

@@ -142,9 +142,7 @@ pub(crate) fn close(
     let wait = |future: Pin<&mut dyn Future<Output = ()>>| {
         let bounded = pin!(time::until(time::deadline_after(timeout), future));
         // Without a Ctrl-C handle there is no `Interrupted`.
-        let _ = shared
-            .scheduler
-            .block_on(waker, bounded, None, Park::Thread);
+        let _ = scheduler::block_on(shared, waker, bounded, None, Park::Thread);
     };
 
     // 1. Cancel every pending task: wake `closing()`, give the tasks that
@@ -182,9 +180,7 @@ pub(crate) fn close(
         }
     });
     let bounded = pin!(time::until(deadline, cleanups));
-    let _ = shared
-        .scheduler
-        .block_on(waker, bounded, None, Park::Thread);
+    let _ = scheduler::block_on(shared, waker, bounded, None, Park::Thread);
 
     // 3. Wait for blocking jobs, within `timeout`.
     if shared.jobs.pending() > 0 {

@@ -51,4 +51,7 @@ pub use crate::handle::{handle, shared, Closed, Handle};
 pub use crate::interrupt::Interrupted;
 pub use crate::runner::{EnterGuard, Runner};
 pub use crate::task::{spawn, spawn_local, Task};
-pub use crate::time::{sleep, timeout, yield_now, Elapsed, Sleep, Timeout, YieldNow};
+pub use crate::time::{
+    advance, hold_clock, now, sleep, sleep_until, timeout, yield_now, Advance, ClockHold, Elapsed,
+    Sleep, Timeout, YieldNow, DEFAULT_AUTO_ADVANCE,
+};

@@ -122,6 +122,17 @@ pub(crate) fn current() -> Option<(Arc<Shared>, bool)> {
     .flatten()
 }
 
+/// Calls `f` with the runner that [`current`] returns, without cloning it.
+pub(crate) fn with_current<R>(f: impl FnOnce(&Arc<Shared>) -> R) -> Option<R> {
+    try_with(|local| {
+        if let Some(running) = &*local.running.borrow() {
+            return Some(f(&running.shared));
+        }
+        local.entered.borrow().last().map(f)
+    })
+    .flatten()
+}
+
 /// Makes `shared` the runner this thread has entered, until the guard drops.
 pub(crate) fn enter(shared: Arc<Shared>) -> EnterGuard {
     with(|local| local.entered.borrow_mut().push(shared));

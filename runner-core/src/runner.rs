@@ -22,7 +22,7 @@ use crate::handle::Handle;
 use crate::interrupt::{Interrupted, Sigint};
 use crate::local;
 use crate::poll::Timed;
-use crate::scheduler::{Park, Scheduler, Workers};
+use crate::scheduler::{self, Park, Scheduler, Workers};
 use crate::shared::Shared;
 use crate::task::{self, Task};
 use crate::time;
@@ -227,13 +227,13 @@ impl Runner {
         // the future drops: a Ctrl-C in its `Drop` then ends the process.
         let sigint = Sigint::for_this_thread();
         let _armed = sigint.map(Sigint::arm);
-        let scheduler = &started.shared.scheduler;
+        let shared = &started.shared;
         let Some(deadline) = self.test_deadline else {
-            return scheduler.block_on(&started.waker, future, sigint, Park::Reactor);
+            return scheduler::block_on(shared, &started.waker, future, sigint, Park::Reactor);
         };
         // A test's timeout bounds every run, in real time.
         let bounded = pin!(time::until(Some(deadline), future));
-        match scheduler.block_on(&started.waker, bounded, sigint, Park::Reactor)? {
+        match scheduler::block_on(shared, &started.waker, bounded, sigint, Park::Reactor)? {
             Some(output) => Ok(output),
             None => self.timed_out(started, site),
         }

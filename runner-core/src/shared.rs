@@ -11,6 +11,7 @@
 //! | `closing` | `close` | `closing()` waiters, `on_close` cleanups |
 //! | `jobs` | `blocking` | blocking jobs; `CloseReport::blocking_abandoned` |
 //! | `panics` | `debug` | unobserved panics; `CloseReport::panicked` |
+//! | `clock` | `time` | real or virtual time, virtual timers |
 //!
 //! No field refers to another: a path that needs two of them goes through
 //! `Shared`, so the modules do not import each other's internals.
@@ -24,6 +25,7 @@ use crate::close::CloseState;
 use crate::debug::Panics;
 use crate::registry::Registry;
 use crate::scheduler::Scheduler;
+use crate::time::Clock;
 
 /// The state of a started runner.
 pub(crate) struct Shared {
@@ -39,6 +41,8 @@ pub(crate) struct Shared {
     pub(crate) jobs: Jobs,
     /// Panics nobody observed.
     pub(crate) panics: Panics,
+    /// The runner's clock.
+    pub(crate) clock: Clock,
     /// In debug mode, how long one poll may take before it is reported;
     /// `None` with debug mode off.
     pub(crate) slow_poll: Option<Duration>,
@@ -53,6 +57,7 @@ impl Shared {
             closing: CloseState::new(),
             jobs: Jobs::new(),
             panics: Panics::new(config.debug),
+            clock: Clock::new(config.virtual_time, config.auto_advance_threshold),
             slow_poll: config.debug.then_some(config.slow_poll_threshold),
         }
     }

@@ -35,6 +35,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
+use async_io::Timer;
 use async_task::Runnable;
 use atomic_waker::AtomicWaker;
 use concurrent_queue::ConcurrentQueue;
@@ -121,48 +122,16 @@ impl Scheduler {
         Waker::from(Arc::new(MainWaker(shared.clone())))
     }
 
-    /// Runs `future` to completion on this thread, running ready tasks while
-    /// it is pending. `waker` must be the runner's main waker. With `sigint`,
-    /// a Ctrl-C during the run makes it return `Err(Interrupted)`, as asyncio
-    /// raises `KeyboardInterrupt` even if the main task finished meanwhile.
-    pub(crate) fn block_on<T>(
-        &self,
-        waker: &Waker,
-        mut future: Pin<&mut impl Future<Output = T>>,
-        sigint: Option<&Sigint>,
-        park: Park,
-    ) -> Result<T, Interrupted> {
-        let interrupted = || sigint.is_some_and(Sigint::is_interrupted);
-        let _active = Active::enter(self);
-        // The fast path: a future that is ready at once never touches the queues.
-        if let Poll::Ready(output) = future.as_mut().poll(&mut Context::from_waker(waker)) {
-            return if interrupted() {
-                Err(Interrupted)
-            } else {
-                Ok(output)
-            };
-        }
-        let looping = Loop {
-            scheduler: self,
-            waker,
-            future,
-            sigint,
-        };
-        // Without this thread's state (it is exiting) there are no plain
-        // queues to use and async-io's own locals may be gone too.
-        let park = if local::try_with(|_| ()).is_some() {
-            park
-        } else {
-            Park::Thread
-        };
-        let output = match park {
-            Park::Reactor => async_io::block_on(looping),
-            Park::Thread => block_on_thread(looping),
-        }?;
-        if interrupted() {
-            Err(Interrupted)
-        } else {
-            Ok(output)
+    /// Whether a task is ready to run on the runner's thread.
+    pub(crate) fn has_ready(&self) -> bool {
+        pending_plain() || !self.local.is_empty() || !self.global.is_empty()
+    }
+
+    /// Wakes the runner's loop if it waits, so that it looks again (unless
+    /// the caller is that loop, awake).
+    pub(crate) fn wake_loop(&self) {
+        if !self.is_active_here() {
+            self.sleeper.wake();
         }
     }
 
@@ -222,6 +191,54 @@ impl Scheduler {
     }
 }
 
+/// Runs `future` to completion on this thread, on the loop of `shared`,
+/// running ready tasks while it is pending. `waker` must be the runner's
+/// main waker. With `sigint`, a Ctrl-C during the run makes it return
+/// `Err(Interrupted)`, as asyncio raises `KeyboardInterrupt` even if the main
+/// task finished meanwhile.
+pub(crate) fn block_on<T>(
+    shared: &Shared,
+    waker: &Waker,
+    mut future: Pin<&mut impl Future<Output = T>>,
+    sigint: Option<&Sigint>,
+    park: Park,
+) -> Result<T, Interrupted> {
+    let scheduler = &shared.scheduler;
+    let interrupted = || sigint.is_some_and(Sigint::is_interrupted);
+    let _active = Active::enter(scheduler);
+    // The fast path: a future that is ready at once never touches the queues.
+    if let Poll::Ready(output) = future.as_mut().poll(&mut Context::from_waker(waker)) {
+        return if interrupted() {
+            Err(Interrupted)
+        } else {
+            Ok(output)
+        };
+    }
+    let looping = Loop {
+        shared,
+        waker,
+        future,
+        sigint,
+        idle: None,
+    };
+    // Without this thread's state (it is exiting) there are no plain
+    // queues to use and async-io's own locals may be gone too.
+    let park = if local::try_with(|_| ()).is_some() {
+        park
+    } else {
+        Park::Thread
+    };
+    let output = match park {
+        Park::Reactor => async_io::block_on(looping),
+        Park::Thread => block_on_thread(looping),
+    }?;
+    if interrupted() {
+        Err(Interrupted)
+    } else {
+        Ok(output)
+    }
+}
+
 /// Runs one task. Every panic of the task (its poll, its drops, its
 /// output's drop) is caught inside it, by `Polled`; this catch is the last
 /// line of defence and is never expected to fire.
@@ -232,19 +249,22 @@ pub(crate) fn run(runnable: Runnable) {
 
 /// The rest of a run whose future was pending at its first poll.
 struct Loop<'a, F> {
-    scheduler: &'a Scheduler,
+    shared: &'a Shared,
     /// The runner's main waker, for the run's future.
     waker: &'a Waker,
     future: Pin<&'a mut F>,
     /// Also wakes on Ctrl-C, for runs on the main thread.
     sigint: Option<&'a Sigint>,
+    /// With a virtual clock: the real-time wait before it auto-advances,
+    /// armed when the loop goes idle, disarmed when it does anything.
+    idle: Option<Timer>,
 }
 
 impl<F: Future> Future for Loop<'_, F> {
     type Output = Result<F::Output, Interrupted>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let scheduler = self.scheduler;
+        let scheduler = &self.shared.scheduler;
         // Awake: wakes from this thread go to the plain queues until we return.
         let _awake = Awake::enter(scheduler);
         let mut ran = 0;
@@ -253,10 +273,12 @@ impl<F: Future> Future for Loop<'_, F> {
                 return Poll::Ready(Err(Interrupted));
             }
             // Tasks that became ready first run first, as in asyncio's ready queue.
-            ran += scheduler.run_ready(ran % 2 == 1, BUDGET);
+            let turn = scheduler.run_ready(ran % 2 == 1, BUDGET);
+            ran += turn;
             if scheduler.main_woken.load(Ordering::Relaxed)
                 && scheduler.main_woken.swap(false, Ordering::Acquire)
             {
+                self.idle = None;
                 let waker = self.waker;
                 if let Poll::Ready(output) =
                     self.future.as_mut().poll(&mut Context::from_waker(waker))
@@ -264,6 +286,9 @@ impl<F: Future> Future for Loop<'_, F> {
                     return Poll::Ready(Ok(output));
                 }
                 continue;
+            }
+            if turn > 0 {
+                self.idle = None;
             }
             if ran >= BUDGET {
                 // Busy: let the reactor look for I/O (without blocking), then go on.
@@ -279,10 +304,39 @@ impl<F: Future> Future for Loop<'_, F> {
             let signalled = self
                 .sigint
                 .is_some_and(|sigint| sigint.poll_wake(cx).is_ready());
-            if !signalled && !scheduler.has_work() {
-                return Poll::Pending;
+            if signalled || scheduler.has_work() || self.auto_advance(cx) {
+                continue;
+            }
+            return Poll::Pending;
+        }
+    }
+}
+
+impl<F> Loop<'_, F> {
+    /// With a virtual clock, on an idle loop: once the loop has stayed idle
+    /// for the threshold, jumps the clock to its next timer and returns
+    /// `true` (the timers due woke their tasks); else arms the wait.
+    fn auto_advance(&mut self, cx: &mut Context<'_>) -> bool {
+        let clock = &self.shared.clock;
+        if !clock.is_virtual() || self.shared.jobs.pending() > 0 {
+            self.idle = None;
+            return false;
+        }
+        let Some(next) = clock.next_to_auto_advance() else {
+            self.idle = None;
+            return false;
+        };
+        if !clock.threshold.is_zero() {
+            let idle = self
+                .idle
+                .get_or_insert_with(|| Timer::after(clock.threshold));
+            if Pin::new(idle).poll(cx).is_pending() {
+                return false;
             }
         }
+        self.idle = None;
+        clock.jump_to(next);
+        true
     }
 }
 
@@ -297,9 +351,7 @@ impl Wake for MainWaker {
     fn wake_by_ref(self: &Arc<Self>) {
         let scheduler = &self.0.scheduler;
         scheduler.main_woken.store(true, Ordering::Release);
-        if !scheduler.is_active_here() {
-            scheduler.sleeper.wake();
-        }
+        scheduler.wake_loop();
     }
 }
 

@@ -1,19 +1,33 @@
 //! Timers: [`sleep`], [`timeout`] and [`yield_now`], on async-io's reactor,
 //! and every deadline the runner keeps for itself.
 //!
-//! Which clock: everything here counts real time (`std::time::Instant`).
-//! The runner's own deadlines (the close timeout, a test's timeout) go
-//! through [`deadline_after`] and [`until`], so a deadline too far away to
-//! represent means "never" rather than an overflow panic.
+//! Which clock:
+//!
+//! - [`sleep`], [`sleep_until`] and [`timeout`] use the clock of the runner
+//!   that first polls them, and [`now`] the clock of the runner running the
+//!   caller: virtual time on a runner built with `virtual_time` (see
+//!   `clock`), real time otherwise and outside any runner. Timers of other crates (async-io's `Timer`, tokio's)
+//!   always count real time.
+//! - The runner's own deadlines (the close timeout, a test's timeout) always
+//!   count real time, so a virtual clock neither hides a hung test nor fails
+//!   one early. They go through [`deadline_after`] and [`until`], so a
+//!   deadline too far away to represent means "never" rather than an overflow
+//!   panic.
+
+mod clock;
 
 use std::error::Error;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use std::time::Instant;
+pub(crate) use clock::Clock;
+use clock::VirtualTimer;
+pub use clock::{advance, hold_clock, now, Advance, ClockHold, DEFAULT_AUTO_ADVANCE};
+
+use crate::local;
 
 use async_io::Timer;
 use futures_lite::FutureExt;
@@ -38,7 +52,9 @@ pub(crate) async fn until<F: Future>(deadline: Option<Instant>, future: F) -> Op
     async { Some(future.await) }.or(expired).await
 }
 
-/// Waits until `duration` has passed.
+/// Waits until `duration` has passed, on the clock of the runner that
+/// polls it: real time, or virtual time on a runner built with
+/// [`virtual_time`](crate::Builder::virtual_time) (see [`now`]).
 ///
 /// # Examples
 ///
@@ -52,7 +68,89 @@ pub(crate) async fn until<F: Future>(deadline: Option<Instant>, future: F) -> Op
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
     Sleep {
-        timer: Timer::after(duration),
+        timer: Clocked::after(duration),
+    }
+}
+
+/// Waits until `deadline`, on the clock of the runner that polls it (see
+/// [`sleep`]).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let runner = runner::Runner::new();
+/// runner.run(async {
+///     let deadline = runner::now() + Duration::from_millis(5);
+///     runner::sleep_until(deadline).await;
+///     assert!(runner::now() >= deadline);
+/// });
+/// ```
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    Sleep {
+        timer: Clocked::at(deadline),
+    }
+}
+
+/// A timer on the clock of the runner that first polls it.
+#[derive(Debug)]
+enum Clocked {
+    /// Not polled yet.
+    Unpolled(Target),
+    Real(Timer),
+    Virtual(VirtualTimer),
+}
+
+/// When an unpolled timer fires.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    /// `duration` after it was made (real time), or after it is first polled
+    /// (virtual time: a paused clock does not move in between anyway).
+    After(Instant, Duration),
+    At(Instant),
+}
+
+impl Clocked {
+    fn after(duration: Duration) -> Clocked {
+        Clocked::Unpolled(Target::After(Instant::now(), duration))
+    }
+
+    fn at(deadline: Instant) -> Clocked {
+        Clocked::Unpolled(Target::At(deadline))
+    }
+
+    /// Picks the clock: the virtual one of the runner polling it, if it has one.
+    fn resolve(target: Target) -> Clocked {
+        let on_virtual = local::with_current(|shared| {
+            let virtual_now = shared.clock.is_virtual().then(|| shared.clock.now());
+            virtual_now.map(|now| (shared.clone(), now))
+        });
+        let deadline = match (target, on_virtual.flatten()) {
+            (Target::After(_, duration), Some((shared, now))) => {
+                return match now.checked_add(duration) {
+                    Some(deadline) => Clocked::Virtual(VirtualTimer::new(shared, deadline)),
+                    None => Clocked::Real(Timer::never()),
+                };
+            }
+            (Target::At(deadline), Some((shared, _))) => {
+                return Clocked::Virtual(VirtualTimer::new(shared, deadline));
+            }
+            (Target::After(start, duration), None) => start.checked_add(duration),
+            (Target::At(deadline), None) => Some(deadline),
+        };
+        Clocked::Real(deadline.map_or_else(Timer::never, Timer::at))
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if let Clocked::Unpolled(target) = *self {
+            *self = Clocked::resolve(target);
+        }
+        match self {
+            Clocked::Real(timer) => Pin::new(timer).poll(cx).map(drop),
+            Clocked::Virtual(timer) => timer.poll(cx),
+            Clocked::Unpolled(_) => unreachable!("resolved above"),
+        }
     }
 }
 
@@ -70,19 +168,20 @@ pub fn sleep(duration: Duration) -> Sleep {
 #[derive(Debug)]
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct Sleep {
-    timer: Timer,
+    timer: Clocked,
 }
 
 impl Future for Sleep {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        Pin::new(&mut self.timer).poll(cx).map(drop)
+        self.timer.poll(cx)
     }
 }
 
-/// Runs `future` for at most `duration`; after that it is dropped and
-/// [`Elapsed`] is returned instead.
+/// Runs `future` for at most `duration` (on the clock of the runner that
+/// polls it, see [`sleep`]); after that it is dropped and [`Elapsed`] is
+/// returned instead.
 ///
 /// # Examples
 ///
@@ -98,7 +197,7 @@ impl Future for Sleep {
 pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
     Timeout {
         future,
-        timer: Timer::after(duration),
+        timer: Clocked::after(duration),
     }
 }
 
@@ -120,7 +219,7 @@ pin_project! {
     pub struct Timeout<F> {
         #[pin]
         future: F,
-        timer: Timer,
+        timer: Clocked,
     }
 }
 
@@ -132,7 +231,7 @@ impl<F: Future> Future for Timeout<F> {
         if let Poll::Ready(output) = this.future.poll(cx) {
             return Poll::Ready(Ok(output));
         }
-        Pin::new(this.timer).poll(cx).map(|_| Err(Elapsed::new()))
+        this.timer.poll(cx).map(|()| Err(Elapsed::new()))
     }
 }
 
