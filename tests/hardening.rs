@@ -32,6 +32,10 @@ fn a_runner_in_a_thread_local_closes_when_its_thread_exits() {
 }
 
 #[test]
+#[cfg_attr(
+    not(target_os = "linux"),
+    ignore = "relies on `exit` running the calling thread's thread-local destructors (glibc)"
+)]
 fn a_runner_in_a_thread_local_closes_when_the_process_exits() {
     // `std::process::exit` runs the calling thread's thread-local destructors
     // (glibc's `exit` calls `__call_tls_dtors`), as returning from `main`
@@ -717,15 +721,19 @@ impl std::fmt::Display for Output {
 }
 
 fn describe(status: Option<ExitStatus>) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    match status {
-        None => format!("killed after {CHILD_TIMEOUT:?}"),
-        Some(status) => match status.signal() {
-            Some(6) => "aborted (SIGABRT)".to_owned(),
-            Some(signal) => format!("killed by signal {signal}"),
-            None => format!("{status}"),
-        },
+    let Some(status) = status else {
+        return format!("killed after {CHILD_TIMEOUT:?}");
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        match status.signal() {
+            Some(6) => return "aborted (SIGABRT)".to_owned(),
+            Some(signal) => return format!("killed by signal {signal}"),
+            None => {}
+        }
     }
+    format!("{status}")
 }
 
 /// Runs the child case `case` of this binary and asserts that it succeeded.
@@ -772,13 +780,12 @@ fn spawn_and_wait(rerun: String, mut command: Command) -> Output {
         }
         thread::sleep(Duration::from_millis(10));
     };
-    let output = Output {
+    Output {
         rerun,
         status,
         stdout: stdout.join().unwrap(),
         stderr: stderr.join().unwrap(),
-    };
-    output
+    }
 }
 
 /// Compiles `source` as a program linking the `runner` this test binary
