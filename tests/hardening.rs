@@ -209,6 +209,50 @@ fn child_detached_output_panics_in_drop() {
     }
 }
 
+// Not in issue 8: the same for the result of an `unblock` job whose future
+// was dropped while the job ran (async-task drops it on the pool thread,
+// inside its abort-on-panic guard).
+
+#[test]
+fn a_blocking_job_result_that_panics_in_drop_after_its_future_was_dropped_does_not_abort() {
+    let out = child("child_blocking_result_panics_in_drop");
+    assert!(out.stdout.contains("survived drops=1"), "{out}");
+}
+
+#[test]
+fn child_blocking_result_panics_in_drop() {
+    if !is_child("child_blocking_result_panics_in_drop") {
+        return;
+    }
+    // A quick hook: an abort then follows the panic within the wait below,
+    // rather than after a slow backtrace, racing with the end of the child.
+    panic::set_hook(Box::new(|info| eprintln!("{info}")));
+    let runner = Runner::new();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let result = PanicOnDrop(drops.clone());
+    runner.run(async move {
+        let (started_tx, started_rx) = async_channel::bounded::<()>(1);
+        let job = runner::unblock(move || {
+            started_tx.send_blocking(()).unwrap();
+            let _ = release_rx.recv_timeout(Duration::from_secs(5));
+            result
+        });
+        // Started: dropping its future lets it finish on its own.
+        started_rx.recv().await.unwrap();
+        drop(job);
+    });
+    release_tx.send(()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while drops.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(1));
+    }
+    runner.close();
+    // Observing an absence: an abort follows the panic at once.
+    thread::sleep(Duration::from_millis(100));
+    println!("survived drops={}", drops.load(Ordering::SeqCst));
+}
+
 // 4. A context value that panics in `Drop`, set in a task.
 
 static BOMB: ContextVar<Bomb> = ContextVar::new("hardening_bomb");
