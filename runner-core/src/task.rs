@@ -107,6 +107,11 @@ fn register<T>(
 /// Awaiting a task that panicked resumes that panic, with its original
 /// payload. `Task<T>` is `Send` when `T` is.
 ///
+/// The waker of whoever awaits a task is woken inside async-task's
+/// abort-on-panic guard, so a waker that panics when woken aborts the
+/// process. Wakers made by runner (and by any executor worth the name) never
+/// panic; a hand-made waker polling a `Task` must not either.
+///
 /// # Examples
 ///
 /// ```
