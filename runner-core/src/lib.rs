@@ -18,12 +18,31 @@
 //!
 //! A [`Runner`] owns a small scheduler built on async-task: a queue for
 //! `!Send` tasks, which only the runner's thread runs, and one for `Send`
-//! tasks, which optional worker threads run too. `run` polls its future once
-//! and returns if it is ready; otherwise it runs ready tasks and polls the
-//! future again when it is woken, sleeping in async-io's reactor (timers,
-//! I/O) when nothing is ready. Every task carries its own [`Context`],
-//! switched in for each poll; [`unblock`] sends closures to smol's blocking
-//! pool with a copy of the caller's context.
+//! tasks, which optional worker threads (and threads inside
+//! [`Handle::block_on`]) run too. `run` polls its future once and returns if
+//! it is ready; otherwise it stays inside one async-io `block_on`, running
+//! ready tasks and polling the future again when it is woken, and driving
+//! the reactor (timers, I/O) itself whenever nothing is ready. Every task
+//! carries its own [`Context`], switched in for each poll; [`unblock`] sends
+//! closures to smol's blocking pool with a copy of the caller's context.
+//!
+//! Where each concern lives:
+//!
+//! | module | what it owns |
+//! | --- | --- |
+//! | `runner` | [`Runner`]: the owner, its context, run and spawn entry points |
+//! | `shared` | what a started runner shares, split by concern; the one lifecycle (open, closing, closed) |
+//! | `local` | the one per-thread state: running and entered runners, the active loop's plain queues, the context stack |
+//! | `scheduler` | run queues, the loop, workers and helpers, who wakes whom |
+//! | `registry` | pending tasks, for close and debug reports |
+//! | `poll` | the one wrapper every task and cleanup poll goes through |
+//! | `task` | [`Task`], [`spawn`], [`spawn_local`] |
+//! | `close` | the numbered close sequence, [`CloseReport`], [`on_close`], [`closing`] |
+//! | `time` | [`sleep`], [`timeout`], every internal deadline, the runner's clock (real or virtual) |
+//! | `handle` | [`Handle`], [`Closed`], [`shared`] |
+//! | `blocking` | [`unblock`], counted per runner |
+//! | `context` | [`Context`], [`ContextVar`], [`Token`] |
+//! | `debug`, `interrupt` | debug mode's reports; Ctrl-C |
 
 #![forbid(unsafe_code)]
 

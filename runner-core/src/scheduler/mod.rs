@@ -214,28 +214,46 @@ pub(crate) fn block_on<T>(
             Ok(output)
         };
     }
-    let looping = Loop {
+    let mut looping = Loop {
         shared,
         waker,
         future,
         sigint,
         idle: None,
+        busy: false,
     };
-    // Without this thread's state (it is exiting) there are no plain
-    // queues to use and async-io's own locals may be gone too.
-    let park = if local::try_with(|_| ()).is_some() {
-        park
-    } else {
-        Park::Thread
-    };
-    let output = match park {
-        Park::Reactor => async_io::block_on(looping),
-        Park::Thread => block_on_thread(looping),
+    // Run tasks and the future while there is work; only a run that has to
+    // wait pays for entering the reactor's `block_on` (and leaving it, which
+    // wakes async-io's own thread), and then stays in it.
+    let mut cx = Context::from_waker(Waker::noop());
+    let output = loop {
+        match Pin::new(&mut looping).poll(&mut cx) {
+            Poll::Ready(output) => break output,
+            Poll::Pending if looping.busy => continue,
+            // Idle: the wait below polls the loop again at once, registering
+            // its real waker, so no wake that hit the no-op one is lost.
+            Poll::Pending => break wait(looping, park),
+        }
     }?;
     if interrupted() {
         Err(Interrupted)
     } else {
         Ok(output)
+    }
+}
+
+/// Runs a loop that has to wait to completion, parked as `park` says.
+fn wait<F: Future>(looping: Loop<'_, F>, park: Park) -> Result<F::Output, Interrupted> {
+    // Without this thread's state (it is exiting) there are no plain queues
+    // to use and async-io's own locals may be gone too.
+    let park = if local::try_with(|_| ()).is_some() {
+        park
+    } else {
+        Park::Thread
+    };
+    match park {
+        Park::Reactor => async_io::block_on(looping),
+        Park::Thread => block_on_thread(looping),
     }
 }
 
@@ -258,6 +276,9 @@ struct Loop<'a, F> {
     /// With a virtual clock: the real-time wait before it auto-advances,
     /// armed when the loop goes idle, disarmed when it does anything.
     idle: Option<Timer>,
+    /// Whether the last poll returned only to let the reactor look for I/O
+    /// (it has more work), rather than because it is idle.
+    busy: bool,
 }
 
 impl<F: Future> Future for Loop<'_, F> {
@@ -267,6 +288,7 @@ impl<F: Future> Future for Loop<'_, F> {
         let scheduler = &self.shared.scheduler;
         // Awake: wakes from this thread go to the plain queues until we return.
         let _awake = Awake::enter(scheduler);
+        self.busy = false;
         let mut ran = 0;
         loop {
             if self.sigint.is_some_and(Sigint::is_interrupted) {
@@ -292,6 +314,7 @@ impl<F: Future> Future for Loop<'_, F> {
             }
             if ran >= BUDGET {
                 // Busy: let the reactor look for I/O (without blocking), then go on.
+                self.busy = true;
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }

@@ -191,6 +191,9 @@ pub fn now() -> Instant {
 /// `duration`, firing every timer due by then in deadline order, and lets
 /// the tasks they wake run before it resolves.
 ///
+/// Tasks that are ready when it is awaited run first, so a task spawned
+/// just before has set its timers by the time the clock moves.
+///
 /// # Panics
 ///
 /// When called outside a runner, or on a runner without virtual time,
@@ -229,10 +232,12 @@ pub fn advance(duration: Duration) -> Advance {
     let target = now
         .checked_add(duration)
         .unwrap_or_else(|| now + Duration::from_secs(u64::MAX >> 2));
+    // Ready tasks run first, so that a task spawned just before sets its
+    // timers before the clock moves.
     Advance {
         shared,
         target,
-        settling: None,
+        settling: Some(SETTLE_TURNS),
     }
 }
 
