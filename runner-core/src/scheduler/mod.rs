@@ -32,7 +32,7 @@ use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 
 use async_io::Timer;
@@ -225,7 +225,7 @@ pub(crate) fn block_on<T>(
     // Run tasks and the future while there is work; only a run that has to
     // wait pays for entering the reactor's `block_on` (and leaving it, which
     // wakes async-io's own thread), and then stays in it.
-    let mut cx = Context::from_waker(Waker::noop());
+    let mut cx = Context::from_waker(noop_waker());
     let output = loop {
         match Pin::new(&mut looping).poll(&mut cx) {
             Poll::Ready(output) => break output,
@@ -240,6 +240,18 @@ pub(crate) fn block_on<T>(
     } else {
         Ok(output)
     }
+}
+
+/// A waker that does nothing (`Waker::noop` is newer than our MSRV).
+fn noop_waker() -> &'static Waker {
+    struct Noop;
+
+    impl Wake for Noop {
+        fn wake(self: Arc<Self>) {}
+    }
+
+    static NOOP: OnceLock<Waker> = OnceLock::new();
+    NOOP.get_or_init(|| Waker::from(Arc::new(Noop)))
 }
 
 /// Runs a loop that has to wait to completion, parked as `park` says.
