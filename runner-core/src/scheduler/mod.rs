@@ -243,7 +243,7 @@ pub(crate) fn block_on<T>(
 }
 
 /// A waker that does nothing (`Waker::noop` is newer than our MSRV).
-fn noop_waker() -> &'static Waker {
+pub(crate) fn noop_waker() -> &'static Waker {
     struct Noop;
 
     impl Wake for Noop {

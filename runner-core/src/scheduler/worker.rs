@@ -13,6 +13,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 use std::thread::{self, JoinHandle};
 use std::time::Instant;
 
@@ -134,6 +135,14 @@ pub(crate) fn help<F: Future>(shared: &Arc<Shared>, future: Pin<&mut F>) -> Opti
         return None;
     }
     let _running = local::work(shared.clone());
+    // A future that is ready at once costs no parker and no queue.
+    let mut future = future;
+    if let Poll::Ready(output) = future
+        .as_mut()
+        .poll(&mut Context::from_waker(super::noop_waker()))
+    {
+        return Some(output);
+    }
     let scheduler = &shared.scheduler;
     let helping = async {
         let mut ran = 0usize;
@@ -156,7 +165,9 @@ pub(crate) fn help<F: Future>(shared: &Arc<Shared>, future: Pin<&mut F>) -> Opti
             }
         }
     };
-    async_io::block_on(async { Some(future.await) }.or(helping))
+    // Polled again at once with the real waker, so no wake is lost; the
+    // thread parks the plain way: the runner's own thread drives the reactor.
+    super::block_on_thread(async { Some(future.await) }.or(helping))
 }
 
 /// Counts a helper out, also on unwinding, and tells close.
