@@ -11,12 +11,14 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{self, AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::thread::{self, JoinHandle};
 use std::time::Instant;
 
+use async_task::Runnable;
+use concurrent_queue::ConcurrentQueue;
 use event_listener::Event;
 use futures_lite::FutureExt;
 
@@ -36,6 +38,10 @@ pub(crate) struct Workers {
     /// and as each helper leaves.
     done: AtomicUsize,
     exited: Event,
+    /// Workers and helpers asleep, waiting for `work`: a schedule notifies
+    /// only when there is one (`SeqCst` with the queue's push: a thread going
+    /// to sleep either sees the new task or is counted here).
+    sleeping: AtomicUsize,
     /// Threads inside `Handle::block_on` for this runner. `SeqCst`, with
     /// `stopping`: a helper that enlists either is seen by close or sees
     /// `stopping`.
@@ -53,6 +59,7 @@ impl Workers {
             done: AtomicUsize::new(0),
             exited: Event::new(),
             helpers: AtomicUsize::new(0),
+            sleeping: AtomicUsize::new(0),
             handles: Mutex::new(Vec::new()),
         }
     }
@@ -63,10 +70,25 @@ impl Workers {
         self.count > 0 || self.helpers.load(Ordering::Relaxed) > 0
     }
 
+    /// Wakes one sleeping worker or helper, if any sleeps. Call after the
+    /// push that it announces.
     pub(super) fn notify_one(&self) {
         if self.any() {
-            self.work.notify(1);
+            atomic::fence(Ordering::SeqCst);
+            if self.sleeping.load(Ordering::SeqCst) > 0 {
+                self.work.notify(1);
+            }
         }
+    }
+
+    /// Waits for `work` unless `global` has something or close stopped us.
+    async fn sleep(&self, global: &ConcurrentQueue<Runnable>) {
+        let listener = self.work.listen();
+        self.sleeping.fetch_add(1, Ordering::SeqCst);
+        if global.is_empty() && !self.is_stopping() {
+            listener.await;
+        }
+        self.sleeping.fetch_sub(1, Ordering::SeqCst);
     }
 
     pub(super) fn notify_all(&self) {
@@ -159,10 +181,7 @@ pub(crate) fn help<F: Future>(shared: &Arc<Shared>, future: Pin<&mut F>) -> Opti
                 }
                 continue;
             }
-            let listener = workers.work.listen();
-            if scheduler.global.is_empty() && !workers.is_stopping() {
-                listener.await;
-            }
+            workers.sleep(&scheduler.global).await;
         }
     };
     // Polled again at once with the real waker, so no wake is lost; the
@@ -195,10 +214,7 @@ fn work(shared: Arc<Shared>) {
                 super::run(runnable);
                 continue;
             }
-            let listener = workers.work.listen();
-            if scheduler.global.is_empty() && !workers.is_stopping() {
-                listener.await;
-            }
+            workers.sleep(&scheduler.global).await;
         }
     });
     // A poll that outlasted close may have rescheduled its task: drop it
