@@ -234,6 +234,25 @@ fn the_free_handle_outside_a_runner_panics_saying_so() {
 }
 
 #[test]
+fn a_handle_entered_on_another_thread_takes_spawns_but_refuses_spawn_local() {
+    let runner = Runner::new();
+    let handle = runner.handle();
+    let (task, message) = thread::spawn(move || {
+        let _guard = handle.enter();
+        let task = runner::spawn(async { 4 });
+        let message = panic_message(|| drop(runner::spawn_local(async {})));
+        (task, message)
+    })
+    .join()
+    .unwrap();
+    assert_eq!(runner.run(task), 4);
+    assert!(
+        message.contains("can only be called on the runner's own thread"),
+        "{message}"
+    );
+}
+
+#[test]
 fn the_shared_runner_keeps_a_server_alive_for_every_thread() {
     use async_io::Async;
     use futures_lite::{AsyncReadExt, AsyncWriteExt};

@@ -15,13 +15,16 @@ use std::panic::Location;
 use std::pin::pin;
 use std::sync::{Arc, OnceLock};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use crate::context;
-use crate::local;
+use crate::local::{self, Reach};
 use crate::registry::Submitter;
+use crate::runner::EnterGuard;
 use crate::scheduler;
 use crate::shared::Shared;
 use crate::task::{self, outside, Task};
+use crate::time;
 use crate::Runner;
 
 /// A handle to a [`Runner`] for other threads: `Send + Sync + Clone`.
@@ -124,6 +127,51 @@ impl Handle {
         local::assert_not_running();
         let future = pin!(future.into_future());
         scheduler::help(&self.shared, future).ok_or(Closed)
+    }
+
+    /// Enters the runner on the calling thread until the guard drops, so
+    /// that [`spawn`](crate::spawn), [`on_close`](crate::on_close) and
+    /// [`handle`] called here outside any run go to it (tokio's
+    /// `Handle::enter`).
+    ///
+    /// [`spawn_local`](crate::spawn_local) panics there: its tasks could
+    /// only run on the runner's own thread. `#[runner::test(shared)]` enters
+    /// [`shared`] this way for the whole test.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let runner = runner::Runner::new();
+    /// let handle = runner.handle();
+    /// let task = std::thread::spawn(move || {
+    ///     let _guard = handle.enter();
+    ///     runner::spawn(async { 3 })
+    /// })
+    /// .join()
+    /// .unwrap();
+    /// assert_eq!(runner.run(task), 3);
+    /// ```
+    pub fn enter(&self) -> EnterGuard<'_> {
+        EnterGuard::new(local::enter(self.shared.clone(), Reach::Other))
+    }
+
+    /// Runs `future` like [`block_on`](Self::block_on), but gives up at
+    /// `deadline` (real time), panicking with a message that names `site`:
+    /// a test's `timeout` on the shared runner. Used by
+    /// `#[runner::test(shared, timeout = ..)]`.
+    #[doc(hidden)]
+    #[track_caller]
+    pub fn __block_on_until<F: IntoFuture>(
+        &self,
+        timeout: Duration,
+        deadline: Option<Instant>,
+        future: F,
+    ) -> Result<F::Output, Closed> {
+        let site = Location::caller();
+        match self.block_on(time::until(deadline, future.into_future()))? {
+            Some(output) => Ok(output),
+            None => panic!("timed out after {timeout:?}, in the `run!` at {site}"),
+        }
     }
 
     /// Returns whether the runner has closed, or begun to.

@@ -57,8 +57,8 @@ thread_local! {
 pub(crate) struct Local {
     /// The runner whose loop this thread runs, if any.
     running: RefCell<Option<Running>>,
-    /// Runners entered with `Runner::enter`, innermost last.
-    entered: RefCell<Vec<Arc<Shared>>>,
+    /// Runners entered with `Runner::enter` or `Handle::enter`, innermost last.
+    entered: RefCell<Vec<(Arc<Shared>, Reach)>>,
     /// The address of the `Shared` whose loop is awake here, or 0.
     pub(crate) active: Cell<usize>,
     /// Whether `queues` may hold something.
@@ -80,8 +80,19 @@ pub(crate) struct Queues {
 /// The runner a thread runs.
 struct Running {
     shared: Arc<Shared>,
-    /// Whether this thread is one of the runner's workers.
-    on_worker: bool,
+    /// Whether this thread is the runner's own or another one.
+    reach: Reach,
+}
+
+/// How a thread reaches the runner that the free functions use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reach {
+    /// The runner's own thread: in a run, in close, or entered with
+    /// `Runner::enter`. Only here may `spawn_local` tasks be made.
+    Own,
+    /// Another thread: a worker, a thread inside `Handle::block_on`, or one
+    /// that entered the runner with `Handle::enter`.
+    Other,
 }
 
 /// Calls `f` with this thread's state; panics if it was destroyed (the
@@ -110,14 +121,16 @@ pub(crate) fn assert_not_running() {
 
 /// The runner that the free functions (`spawn`, `on_close`, ...) reach from
 /// this thread: the one running here, else the innermost entered one; and
-/// whether this thread is one of its workers.
-pub(crate) fn current() -> Option<(Arc<Shared>, bool)> {
+/// how this thread reaches it.
+pub(crate) fn current() -> Option<(Arc<Shared>, Reach)> {
     try_with(|local| {
         if let Some(running) = &*local.running.borrow() {
-            return Some((running.shared.clone(), running.on_worker));
+            return Some((running.shared.clone(), running.reach));
         }
         let entered = local.entered.borrow();
-        entered.last().map(|shared| (shared.clone(), false))
+        entered
+            .last()
+            .map(|(shared, reach)| (shared.clone(), *reach))
     })
     .flatten()
 }
@@ -128,14 +141,14 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&Arc<Shared>) -> R) -> Option<R> {
         if let Some(running) = &*local.running.borrow() {
             return Some(f(&running.shared));
         }
-        local.entered.borrow().last().map(f)
+        local.entered.borrow().last().map(|(shared, _)| f(shared))
     })
     .flatten()
 }
 
 /// Makes `shared` the runner this thread has entered, until the guard drops.
-pub(crate) fn enter(shared: Arc<Shared>) -> EnterGuard {
-    with(|local| local.entered.borrow_mut().push(shared));
+pub(crate) fn enter(shared: Arc<Shared>, reach: Reach) -> EnterGuard {
+    with(|local| local.entered.borrow_mut().push((shared, reach)));
     EnterGuard(())
 }
 
@@ -166,7 +179,7 @@ pub(crate) fn run(home: &std::cell::Cell<Option<Arc<Shared>>>) -> Runs<'_> {
             shared: home
                 .take()
                 .expect("a runner's lent handle is home between runs"),
-            on_worker: false,
+            reach: Reach::Own,
         })
     });
     Runs {
@@ -179,20 +192,20 @@ pub(crate) fn run(home: &std::cell::Cell<Option<Arc<Shared>>>) -> Runs<'_> {
 /// the one it replaces (close may run inside another runner's run). Does
 /// nothing once this thread's state is gone.
 pub(crate) fn close(shared: Arc<Shared>) -> Runs<'static> {
-    replace(shared, false)
+    replace(shared, Reach::Own)
 }
 
-/// Makes this worker thread run `shared` until the guard drops.
+/// Makes this worker (or helper) thread run `shared` until the guard drops.
 pub(crate) fn work(shared: Arc<Shared>) -> Runs<'static> {
-    replace(shared, true)
+    replace(shared, Reach::Other)
 }
 
-fn replace(shared: Arc<Shared>, on_worker: bool) -> Runs<'static> {
+fn replace(shared: Arc<Shared>, reach: Reach) -> Runs<'static> {
     let previous = try_with(|local| {
         local
             .running
             .borrow_mut()
-            .replace(Running { shared, on_worker })
+            .replace(Running { shared, reach })
     })
     .flatten();
     Runs {

@@ -324,10 +324,7 @@ impl Runner {
     /// assert_eq!(runner.run(task), 42);
     /// ```
     pub fn enter(&self) -> EnterGuard<'_> {
-        EnterGuard {
-            _entered: local::enter(self.start().shared.clone()),
-            _runner: PhantomData,
-        }
+        EnterGuard::new(local::enter(self.start().shared.clone(), local::Reach::Own))
     }
 
     /// Returns a [`Handle`] for other threads to spawn onto this runner and
@@ -456,7 +453,8 @@ fn unwind<T>(interrupted: Interrupted) -> T {
     panic::resume_unwind(Box::new(interrupted))
 }
 
-/// Keeps a [`Runner`] entered on this thread; made by [`Runner::enter`].
+/// Keeps a [`Runner`] entered on this thread; made by [`Runner::enter`] and
+/// [`Handle::enter`].
 ///
 /// # Examples
 ///
@@ -470,8 +468,17 @@ fn unwind<T>(interrupted: Interrupted) -> T {
 pub struct EnterGuard<'a> {
     /// Leaves the runner when dropped.
     _entered: local::EnterGuard,
-    /// Borrows the runner, and stays on this thread (`!Send`).
-    _runner: PhantomData<&'a Runner>,
+    /// Borrows the runner (or handle), and stays on this thread (`!Send`).
+    _runner: PhantomData<(&'a (), *const ())>,
+}
+
+impl EnterGuard<'_> {
+    pub(crate) fn new(entered: local::EnterGuard) -> Self {
+        EnterGuard {
+            _entered: entered,
+            _runner: PhantomData,
+        }
+    }
 }
 
 impl fmt::Debug for EnterGuard<'_> {

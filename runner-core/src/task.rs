@@ -16,7 +16,7 @@ use async_task::Runnable;
 
 use crate::context::{self, Vars};
 use crate::handle::Closed;
-use crate::local;
+use crate::local::{self, Reach};
 use crate::poll::{Label, Outcome, Polled};
 use crate::registry::{Admission, Submitter};
 use crate::shared::Shared;
@@ -251,7 +251,9 @@ where
 /// # Panics
 ///
 /// Panics if called outside code that a [`Runner`](crate::Runner) is
-/// running, or from one of its worker threads.
+/// running, or on a thread other than the runner's own (a worker, a thread
+/// inside [`Handle::block_on`](crate::Handle::block_on) or
+/// [`Handle::enter`](crate::Handle::enter)).
 ///
 /// # Examples
 ///
@@ -272,11 +274,15 @@ where
     F::Output: 'static,
 {
     let site = Location::caller();
-    let Some((shared, on_worker)) = local::current() else {
+    let Some((shared, reach)) = local::current() else {
         outside("runner::spawn_local")
     };
-    if on_worker {
-        panic!("`runner::spawn_local` cannot be called on a worker thread; use `runner::spawn`");
+    if reach != Reach::Own {
+        panic!(
+            "`runner::spawn_local` can only be called on the runner's own thread, and this is \
+             another one (a worker, a `Handle::block_on`, or a `Handle::enter`); use \
+             `runner::spawn`"
+        );
     }
     spawn_local_on(&shared, context::current_vars(), site, future)
 }
