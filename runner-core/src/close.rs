@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 
-use crate::context::{self, Context as VarsContext};
+use crate::context::{self, OwnContext};
 use crate::debug;
 use crate::local;
 use crate::poll::{Label, Polled};
@@ -134,7 +134,7 @@ pub(crate) fn close(
     shared: &Arc<Shared>,
     waker: &Waker,
     timeout: Duration,
-    context: VarsContext,
+    context: OwnContext,
 ) -> CloseReport {
     let start = Instant::now();
     // Cleanups and dropped futures may call `runner::spawn` and `on_close`.
@@ -237,7 +237,7 @@ fn drop_tasks(shared: &Shared) -> bool {
 
 /// Drops the runner's own handle to its context, whose values' `Drop` may
 /// panic: counted, like any panic in close.
-fn release(shared: &Shared, context: VarsContext) {
+fn release(shared: &Shared, context: OwnContext) {
     if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| drop(context))) {
         let what = format_args!("dropping the runner's context");
         shared.panics.count(what, debug::panic_message(&*payload));

@@ -20,6 +20,7 @@
 //! of variables, and a `set` in a context nobody has copied writes in place.
 
 use std::any::Any;
+use std::cell::{Cell, OnceCell, RefCell};
 use std::fmt;
 use std::marker::PhantomData;
 use std::mem;
@@ -643,21 +644,157 @@ pub(crate) struct Entered<'a> {
 impl Drop for Entered<'_> {
     fn drop(&mut self) {
         let frame = local::try_with(|local| local.contexts.borrow_mut().pop()).flatten();
-        let mut slot = self.context.slot();
-        if let Some(frame) = frame {
+        if let Some(frame) = &frame {
             debug_assert_eq!(
                 frame.owner,
                 self.context.address(),
                 "contexts left out of order"
             );
+        }
+        self.context.leave(frame.map(|frame| frame.vars));
+    }
+}
+
+impl Context {
+    /// A handle made while its values are entered on this thread (see
+    /// [`OwnContext::handle`]): entered, with a snapshot of them.
+    fn entered_with(vars: Vars) -> Context {
+        let context = Context::from_vars(vars);
+        context.slot().entered = true;
+        context
+    }
+
+    /// Ends an entry: stores the values the entry leaves, if any.
+    fn leave(&self, vars: Option<Vars>) {
+        let mut slot = self.slot();
+        slot.entered = false;
+        if let Some(vars) = vars {
             // The values the entry replaced drop after the lock is released:
             // their `Drop` may read this context.
-            let replaced = mem::replace(&mut slot.vars, frame.vars);
-            slot.entered = false;
+            let replaced = mem::replace(&mut slot.vars, vars);
             drop(slot);
             drop(replaced);
-            return;
         }
-        slot.entered = false;
+    }
+}
+
+/// A runner's own context: what its runs execute in.
+///
+/// Its values are owned outright until somebody asks for a [`Context`]
+/// handle to them (`Runner::context`): the runner is `!Send` and `!Sync`, so
+/// until then nobody else can reach them, and entering them for a run is a
+/// move onto this thread's stack and back, with no lock. Once a handle
+/// exists, the values live in it and runs enter it like any `Context`.
+pub(crate) struct OwnContext {
+    /// The values, while no handle exists and no run has them entered.
+    vars: RefCell<Vars>,
+    /// The handle, once asked for.
+    handle: OnceCell<Context>,
+    /// Whether a run has the values entered (on this thread's stack, in a
+    /// frame tagged with this context's address).
+    entered: Cell<bool>,
+}
+
+impl OwnContext {
+    pub(crate) fn new(vars: Vars) -> OwnContext {
+        OwnContext {
+            vars: RefCell::new(vars),
+            handle: OnceCell::new(),
+            entered: Cell::new(false),
+        }
+    }
+
+    fn tag(&self) -> usize {
+        self as *const OwnContext as usize
+    }
+
+    /// Enters the context on this thread until the guard drops.
+    #[track_caller]
+    pub(crate) fn enter(&self) -> OwnEntered<'_> {
+        if let Some(handle) = self.handle.get() {
+            return OwnEntered::Handle(handle.enter());
+        }
+        if self.entered.replace(true) {
+            panic!("cannot enter the context: it is already entered");
+        }
+        let vars = self.vars.take();
+        let owner = self.tag();
+        local::with(|local| local.contexts.borrow_mut().push(Frame { owner, vars }));
+        OwnEntered::Owned(self)
+    }
+
+    /// A handle to the context, made on first call.
+    pub(crate) fn handle(&self) -> &Context {
+        self.handle.get_or_init(|| {
+            if !self.entered.get() {
+                return Context::from_vars(self.vars.take());
+            }
+            // A run has the values entered: the handle starts entered too,
+            // and the run's frame becomes the handle's, so that leaving
+            // writes the values there.
+            let tag = self.tag();
+            let live = live_frame(tag, Vars::copy).unwrap_or_default();
+            let handle = Context::entered_with(live);
+            let to = handle.address();
+            local::try_with(|local| {
+                let mut stack = local.contexts.borrow_mut();
+                if let Some(frame) = stack.iter_mut().rev().find(|frame| frame.owner == tag) {
+                    frame.owner = to;
+                }
+            });
+            handle
+        })
+    }
+
+    /// A snapshot of the values, wherever they are.
+    pub(crate) fn vars(&self) -> Vars {
+        if let Some(handle) = self.handle.get() {
+            return handle.vars();
+        }
+        if self.entered.get() {
+            if let Some(vars) = live_frame(self.tag(), Vars::copy) {
+                return vars;
+            }
+        }
+        self.vars.borrow().copy()
+    }
+}
+
+/// Calls `f` with the values of the frame that `owner` has on this thread's
+/// stack, if any.
+fn live_frame<R>(owner: usize, f: impl FnOnce(&Vars) -> R) -> Option<R> {
+    local::try_with(|local| {
+        let stack = local.contexts.borrow();
+        let frame = stack.iter().rev().find(|frame| frame.owner == owner)?;
+        Some(f(&frame.vars))
+    })
+    .flatten()
+}
+
+/// Keeps an [`OwnContext`] entered on this thread.
+pub(crate) enum OwnEntered<'a> {
+    /// Through its handle (the guard leaves it when dropped).
+    Handle(#[allow(dead_code)] Entered<'a>),
+    /// Its own values, moved onto the stack.
+    Owned(&'a OwnContext),
+}
+
+impl Drop for OwnEntered<'_> {
+    fn drop(&mut self) {
+        let OwnEntered::Owned(own) = self else {
+            return;
+        };
+        let frame = local::try_with(|local| local.contexts.borrow_mut().pop()).flatten();
+        own.entered.set(false);
+        let vars = frame.map(|frame| frame.vars);
+        match own.handle.get() {
+            // A handle was made during the run: the values go there.
+            Some(handle) => handle.leave(vars),
+            None => {
+                if let Some(vars) = vars {
+                    *own.vars.borrow_mut() = vars;
+                }
+            }
+        }
     }
 }

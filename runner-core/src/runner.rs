@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use crate::builder::{Builder, Config};
 use crate::close::{self, CloseReport};
-use crate::context::Context;
+use crate::context::{self, Context, OwnContext};
 use crate::handle::Handle;
 use crate::interrupt::{Interrupted, Sigint};
 use crate::local;
@@ -56,7 +56,7 @@ use crate::time;
 pub struct Runner {
     config: Config,
     /// The context every run executes in; taken by close, which releases it.
-    context: Option<Context>,
+    context: Option<OwnContext>,
     /// The loop, once started; taken by close.
     started: OnceCell<Loop>,
     /// When runs must stop, for `#[runner::test(timeout = ..)]`: counted
@@ -108,7 +108,7 @@ impl Runner {
         Runner {
             test_deadline: config.test_timeout.and_then(time::deadline_after),
             config,
-            context: Some(Context::current()),
+            context: Some(OwnContext::new(context::current_vars())),
             started: OnceCell::new(),
             _not_send: PhantomData,
         }
@@ -140,7 +140,7 @@ impl Runner {
     /// ```
     #[track_caller]
     pub fn run<F: IntoFuture>(&self, future: F) -> F::Output {
-        match self.run_with(self.own_context(), future) {
+        match self.run_with(None, future) {
             Ok(output) => output,
             Err(interrupted) => unwind(interrupted),
         }
@@ -171,7 +171,7 @@ impl Runner {
     /// ```
     #[track_caller]
     pub fn try_run<F: IntoFuture>(&self, future: F) -> Result<F::Output, Interrupted> {
-        self.run_with(self.own_context(), future)
+        self.run_with(None, future)
     }
 
     /// Runs `future` like [`run`](Self::run), in `context` instead of the
@@ -194,7 +194,7 @@ impl Runner {
     /// ```
     #[track_caller]
     pub fn run_in<F: IntoFuture>(&self, context: &Context, future: F) -> F::Output {
-        match self.run_with(context, future) {
+        match self.run_with(Some(context), future) {
             Ok(output) => output,
             Err(interrupted) => unwind(interrupted),
         }
@@ -203,7 +203,7 @@ impl Runner {
     #[track_caller]
     fn run_with<F: IntoFuture>(
         &self,
-        context: &Context,
+        context: Option<&Context>,
         future: F,
     ) -> Result<F::Output, Interrupted> {
         // The running-loop check comes first, before any side effect: before
@@ -217,7 +217,11 @@ impl Runner {
         };
         let site = Location::caller();
         let _running = local::run(&started.lent);
-        let _entered = context.enter();
+        // `run_in` enters the given context, `run` the runner's own.
+        let _entered = match context {
+            Some(context) => Ok(context.enter()),
+            None => Err(self.own_context().enter()),
+        };
         let future = pin!(Timed::new(
             future.into_future(),
             site,
@@ -363,10 +367,10 @@ impl Runner {
     /// assert_eq!(runner.run(async { STEP.get() }), Some(1));
     /// ```
     pub fn context(&self) -> Context {
-        self.own_context().clone()
+        self.own_context().handle().clone()
     }
 
-    fn own_context(&self) -> &Context {
+    fn own_context(&self) -> &OwnContext {
         self.context
             .as_ref()
             .expect("a runner has its context until it closes")
