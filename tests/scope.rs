@@ -396,6 +396,33 @@ mod with_run_imported {
     }
 }
 
+// The call made for a `run!` is located at the `run!`.
+
+#[runner::scope(debug)]
+fn poll_slowly() -> u32 {
+    let line = line!() + 1;
+    run!(async { thread::sleep(Duration::from_millis(150)) });
+    line
+}
+
+#[test]
+fn debug_reports_name_the_run_line() {
+    let report = SharedBuffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(report.clone())
+        .without_time()
+        .with_ansi(false)
+        .finish();
+    let line = tracing::subscriber::with_default(subscriber, poll_slowly);
+    let report = report.text();
+    // The slow-poll report names `Location::caller()` of `Runner::run`.
+    assert!(report.contains("slow poll"), "{report}");
+    assert!(
+        report.contains(&format!("tests/scope.rs:{line}:")),
+        "expected line {line} in {report}"
+    );
+}
+
 // Options.
 
 #[runner::scope(worker_threads = 2)]
@@ -592,6 +619,35 @@ impl Drop for LogOnDrop {
 impl LogOnDrop {
     fn plus(&self, n: u32) -> u32 {
         n
+    }
+}
+
+/// Where a `tracing` subscriber writes, to read back.
+#[derive(Clone, Default)]
+struct SharedBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl SharedBuffer {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl io::Write for SharedBuffer {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for SharedBuffer {
+    type Writer = SharedBuffer;
+
+    fn make_writer(&'a self) -> SharedBuffer {
+        self.clone()
     }
 }
 

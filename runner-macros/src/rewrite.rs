@@ -16,7 +16,6 @@
 use proc_macro2::{Delimiter, Group, Ident, Spacing, Span, TokenStream, TokenTree};
 use quote::{quote_spanned, ToTokens};
 use syn::parse::{ParseStream, Parser};
-use syn::spanned::Spanned;
 use syn::visit_mut::{self, VisitMut};
 use syn::{Block, Error, Expr, Item, Macro, Path, Stmt, Token};
 
@@ -92,10 +91,9 @@ impl<'a> Rewriter<'a> {
 
     /// The expression that replaces one `run!` invocation.
     ///
-    /// `whole` is every token of the invocation (for error spans), `span` the
-    /// span of its `run` identifier and `arguments` what is between the
-    /// delimiters.
-    fn replace(&mut self, whole: TokenStream, span: Span, arguments: TokenStream) -> TokenStream {
+    /// `whole` is every token of the invocation (for error spans), `group`
+    /// the span of its delimiters and `arguments` what is between them.
+    fn replace(&mut self, whole: TokenStream, group: Span, arguments: TokenStream) -> TokenStream {
         if let Some(kind) = self.asyncs.last() {
             return error_expr(Error::new_spanned(whole, kind));
         }
@@ -105,18 +103,31 @@ impl<'a> Rewriter<'a> {
         };
         // Nested `run!`s run first, while the outer one is being evaluated.
         self.visit_expr_mut(&mut future);
-        let runner = self.runner;
-        let krate = self.krate;
-        quote_spanned!(span=> #krate::__private::Runner::run(&#runner, #future))
+        // The call is spanned on the `run!`: its path on the first token of
+        // `run!`, its parentheses on the `run!`'s delimiters, so the call
+        // expression covers exactly `run!(..)`. rustc's errors, lints and
+        // suggestions then point there, and `Location::caller()` in
+        // `Runner::run` is that line; one token spanned on the attribute
+        // would drag them all to the attribute. The runner binding keeps its
+        // mixed-site hygiene, only located here.
+        let start = whole.into_iter().next().map_or(group, |token| token.span());
+        let krate = respan(self.krate.to_token_stream(), start);
+        let runner = Ident::new(
+            &self.runner.to_string(),
+            self.runner.span().located_at(start),
+        );
+        let mut arguments = Group::new(
+            Delimiter::Parenthesis,
+            quote_spanned!(start=> &#runner, #future),
+        );
+        arguments.set_span(group);
+        quote_spanned!(start=> #krate::__private::Runner::run #arguments)
     }
 
     /// The replacement of a `run!` given as a [`Macro`].
     fn replace_macro(&mut self, whole: TokenStream, mac: &Macro) -> TokenStream {
-        let span = match mac.path.segments.last() {
-            Some(segment) => segment.ident.span(),
-            None => mac.path.span(),
-        };
-        self.replace(whole, span, mac.tokens.clone())
+        let group = mac.delimiter.span().join();
+        self.replace(whole, group, mac.tokens.clone())
     }
 
     /// Visits `inner` as code inside an `async` block or closure.
@@ -138,10 +149,8 @@ impl<'a> Rewriter<'a> {
         while i < tokens.len() {
             if let Some(end) = self.match_run(&tokens, i) {
                 let whole: TokenStream = tokens[i..end].iter().cloned().collect();
-                let (span, arguments) = match (&tokens[end - 3], &tokens[end - 1]) {
-                    (TokenTree::Ident(run), TokenTree::Group(group)) => {
-                        (run.span(), group.stream())
-                    }
+                let (span, arguments) = match &tokens[end - 1] {
+                    TokenTree::Group(group) => (group.span(), group.stream()),
                     // `match_run` only matches `run ! (group)` at the end.
                     _ => (Span::call_site(), TokenStream::new()),
                 };
@@ -317,6 +326,22 @@ fn error_expr(error: Error) -> TokenStream {
                 TokenTree::Group(parens)
             }
             other => other,
+        })
+        .collect()
+}
+
+/// `tokens` with every span, in groups too, set to `span`.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut token| {
+            if let TokenTree::Group(group) = &token {
+                let mut group = Group::new(group.delimiter(), respan(group.stream(), span));
+                group.set_span(span);
+                token = TokenTree::Group(group);
+            }
+            token.set_span(span);
+            token
         })
         .collect()
 }
