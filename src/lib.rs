@@ -80,7 +80,9 @@ pub use runner_macros::test;
 macro_rules! run {
     ($($tokens:tt)*) => {
         ::core::compile_error!(
-            "`run!` can only be used inside a function marked `#[runner::scope]` or `#[runner::test]`"
+            "`run!` only works in the body of a function marked `#[runner::scope]` or \
+             `#[runner::test]`; add `#[runner::scope]` to this function (a nested `fn` is not \
+             part of the scope around it), or `.await` the future in async code"
         )
     };
 }
@@ -88,21 +90,215 @@ macro_rules! run {
 /// Paths used by the code that the macros generate. Not public API.
 #[doc(hidden)]
 pub mod __private {
-    use std::panic::{self, AssertUnwindSafe};
+    use std::fmt;
+    use std::future::IntoFuture;
+    use std::io::{self, Write};
+    use std::panic::{self, AssertUnwindSafe, Location};
+    use std::sync::{mpsc, Arc, Mutex, PoisonError};
+    use std::thread;
+    use std::time::{Duration, Instant};
 
     pub use runner_core::{Builder, Runner};
 
-    /// The body of `#[runner::scope] fn main`: a run interrupted by Ctrl-C
-    /// closes the runner (its `on_close` cleanups run) and exits with status
-    /// 130, quietly; any other panic goes on unwinding.
+    /// The body of `#[runner::scope] fn main`: the runner is entered for the
+    /// whole body; a run interrupted by Ctrl-C closes the runner (its
+    /// `on_close` cleanups run) and exits with status 130, quietly; any other
+    /// panic goes on unwinding.
     pub fn main<R>(runner: Runner, body: impl FnOnce(&Runner) -> R) -> R {
-        match panic::catch_unwind(AssertUnwindSafe(|| body(&runner))) {
+        let entered = || {
+            let _entered = runner.enter();
+            body(&runner)
+        };
+        match panic::catch_unwind(AssertUnwindSafe(entered)) {
             Ok(output) => output,
             Err(payload) if payload.is::<runner_core::Interrupted>() => {
                 drop(runner);
                 std::process::exit(130)
             }
             Err(payload) => panic::resume_unwind(payload),
+        }
+    }
+
+    /// The body of a `#[runner::test]` named `name`: the runner is entered
+    /// for the whole body, and with a `timeout`, the test fails when the
+    /// body runs longer, even if it blocked its thread where the runner's
+    /// own deadline cannot reach (inside a poll, or between `run!`s).
+    ///
+    /// A watchdog thread prints, shortly after the deadline, which `run!`
+    /// the test is stuck in: a test blocked for good never gets to fail by
+    /// itself.
+    pub fn test<R>(
+        runner: Runner,
+        timeout: Option<Duration>,
+        name: &'static str,
+        body: impl FnOnce(&TestScope<'_>) -> R,
+    ) -> R {
+        let _entered = runner.enter();
+        let watch = timeout.map(|timeout| Watchdog::start(name, timeout));
+        let scope = TestScope {
+            runner: &runner,
+            site: watch.as_ref().map(|watch| &*watch.site),
+        };
+        let output = body(&scope);
+        if let Some(watch) = watch {
+            watch.finish();
+        }
+        output
+    }
+
+    /// What the `run!`s of a `#[runner::test]` run on.
+    #[derive(Debug)]
+    pub struct TestScope<'a> {
+        /// The test's runner.
+        runner: &'a Runner,
+        /// Where the test is, for its watchdog; `None` without a timeout.
+        site: Option<&'a Mutex<Site>>,
+    }
+
+    impl TestScope<'_> {
+        /// `run!(future)` in a test: [`Runner::run`], telling the watchdog
+        /// which `run!` the test is in.
+        #[track_caller]
+        pub fn run<F: IntoFuture>(&self, future: F) -> F::Output {
+            let Some(site) = self.site else {
+                return self.runner.run(future);
+            };
+            let location = Location::caller();
+            set(site, Site::In(location));
+            // Also when the run unwinds: the watchdog is stopped by then.
+            let _after = SetOnDrop(site, Site::After(location));
+            self.runner.run(future)
+        }
+    }
+
+    /// Where a test with a timeout is.
+    #[derive(Clone, Copy, Debug)]
+    enum Site {
+        /// No `run!` started yet.
+        Before,
+        /// Inside the `run!` at this place.
+        In(&'static Location<'static>),
+        /// Between `run!`s; the last one was at this place.
+        After(&'static Location<'static>),
+    }
+
+    impl fmt::Display for Site {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            match self {
+                Site::Before => write!(f, "before its first `run!`"),
+                Site::In(location) => write!(f, "in the `run!` at {location}"),
+                Site::After(location) => {
+                    write!(f, "between `run!`s, after the one at {location}")
+                }
+            }
+        }
+    }
+
+    /// Sets `site`, even if a test thread panicked holding the lock.
+    fn set(site: &Mutex<Site>, now: Site) {
+        *site.lock().unwrap_or_else(PoisonError::into_inner) = now;
+    }
+
+    /// Sets a [`Site`] when dropped.
+    struct SetOnDrop<'a>(&'a Mutex<Site>, Site);
+
+    impl Drop for SetOnDrop<'_> {
+        fn drop(&mut self) {
+            set(self.0, self.1);
+        }
+    }
+
+    /// How long after a test's deadline its watchdog speaks: by then, a
+    /// test whose thread is not blocked has been failed by the runner's own
+    /// deadline, which unwinds the body and stops the watchdog.
+    const GRACE: Duration = Duration::from_millis(250);
+
+    /// The timeout of one test: a thread that reports where the test is
+    /// after the deadline, and the check that fails the test when its body
+    /// ends.
+    struct Watchdog {
+        /// The test's path, for messages.
+        name: &'static str,
+        /// The test's `timeout`.
+        timeout: Duration,
+        /// When the test's body started.
+        started: Instant,
+        /// Where the test is, shared with the thread.
+        site: Arc<Mutex<Site>>,
+        /// Dropping it wakes the thread before the deadline.
+        stop: Option<mpsc::Sender<()>>,
+        /// The watchdog thread; `None` once joined, or if it could not start.
+        thread: Option<thread::JoinHandle<()>>,
+    }
+
+    impl Watchdog {
+        fn start(name: &'static str, timeout: Duration) -> Watchdog {
+            let site = Arc::new(Mutex::new(Site::Before));
+            let (stop, stopped) = mpsc::channel::<()>();
+            let watched = site.clone();
+            let thread = thread::Builder::new()
+                .name(format!("{name} watchdog"))
+                .spawn(move || {
+                    // Nothing is ever sent: the sender drops when the body ends.
+                    let wait = timeout + GRACE;
+                    if stopped.recv_timeout(wait) == Err(mpsc::RecvTimeoutError::Timeout) {
+                        let site = *watched.lock().unwrap_or_else(PoisonError::into_inner);
+                        // Straight to stderr, past libtest's capture: a test
+                        // blocked for good never prints its captured output.
+                        let _ = writeln!(
+                            io::stderr(),
+                            "test `{name}` has run for {wait:?}, past its timeout of \
+                             {timeout:?}; its thread is blocked {site}: a blocking call \
+                             (`std::thread::sleep`, a lock, blocking I/O) stops the runner; \
+                             use `runner::sleep`, `runner::unblock` or an async API"
+                        );
+                    }
+                })
+                .ok();
+            Watchdog {
+                name,
+                timeout,
+                started: Instant::now(),
+                site,
+                stop: Some(stop),
+                thread,
+            }
+        }
+
+        /// Stops the thread, and fails the test if its body ran too long.
+        #[track_caller]
+        fn finish(mut self) {
+            let elapsed = self.started.elapsed();
+            self.stop_thread();
+            assert!(
+                elapsed <= self.timeout,
+                "test `{}` ran for {elapsed:?}, longer than its timeout of {:?}; \
+                 it blocked its thread, where the runner could not end it",
+                self.name,
+                self.timeout
+            );
+        }
+
+        fn stop_thread(&mut self) {
+            drop(self.stop.take());
+            if let Some(thread) = self.thread.take() {
+                let _ = thread.join();
+            }
+        }
+    }
+
+    impl Drop for Watchdog {
+        fn drop(&mut self) {
+            self.stop_thread();
+        }
+    }
+
+    impl fmt::Debug for Watchdog {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("Watchdog")
+                .field("name", &self.name)
+                .field("timeout", &self.timeout)
+                .finish_non_exhaustive()
         }
     }
 }

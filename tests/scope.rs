@@ -205,6 +205,29 @@ fn panic_closes_the_runner_after_locals() {
     assert_eq!(log.entries(), ["local dropped", "runner closed"]);
 }
 
+// The runner is entered for the whole body, so the free functions reach it
+// between runs too.
+
+#[runner::scope]
+fn spawn_between_runs(log: &Log) -> (u32, u32) {
+    let (sender, receiver) = async_channel::unbounded();
+    let first = run!(one());
+    let sent = runner::spawn(async move { sender.send(first + 1).await.is_ok() });
+    let local = runner::spawn_local(async { 3 });
+    let log = log.clone();
+    runner::on_close(async move { log.push("runner closed") });
+    let second = run!(receiver.recv()).unwrap();
+    assert!(run!(sent));
+    (second, run!(local))
+}
+
+#[test]
+fn runner_spawn_between_runs_progresses_in_the_next_run() {
+    let log = Log::default();
+    assert_eq!(spawn_between_runs(&log), (2, 3));
+    assert_eq!(log.entries(), ["runner closed"]);
+}
+
 #[runner::scope]
 fn leave_a_task_pending(log: &Log) {
     let guard = LogOnDrop(log.clone(), "pending task dropped");
@@ -336,6 +359,23 @@ fn run_in_closures() -> Vec<u32> {
 #[test]
 fn run_in_ordinary_closures() {
     assert_eq!(run_in_closures(), [2, 4, 13, 14]);
+}
+
+#[runner::scope]
+fn run_in_a_move_closure(log: &Log) -> u32 {
+    run!(log_on_close(log.clone()));
+    let base = 10;
+    // The closure copies a reference to the runner; the runner stays here.
+    let add_base = move |x: u32| run!(add(x, base));
+    let sum = add_base(1) + add_base(2);
+    sum + run!(one())
+}
+
+#[test]
+fn a_move_closure_borrows_the_runner_and_later_runs_still_work() {
+    let log = Log::default();
+    assert_eq!(run_in_a_move_closure(&log), 11 + 12 + 1);
+    assert_eq!(log.entries(), ["runner closed"]);
 }
 
 #[runner::scope]
