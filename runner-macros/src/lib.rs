@@ -7,7 +7,7 @@
 //! the `run!` rewrite in `rewrite.rs` and the output on errors in
 //! `fallback.rs`.
 //!
-//! [`runner`]: https://docs.rs/runner
+//! [`runner`]: https://docs.rs/asyncio-runner
 
 use proc_macro::TokenStream;
 
