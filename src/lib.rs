@@ -4,7 +4,24 @@
 //! functions in a row that should share one event loop: a connection opened by
 //! the first call is used by the second, background tasks keep going between
 //! calls, and context such as a request id carries across. A [`Runner`] is that
-//! loop:
+//! loop, and [`#[runner::scope]`](scope) gives a function one:
+//!
+//! ```
+//! async fn double(n: u32) -> u32 {
+//!     runner::yield_now().await;
+//!     n * 2
+//! }
+//!
+//! #[runner::scope]
+//! fn total() -> u32 {
+//!     let a = run!(double(1)); // every run! shares one Runner,
+//!     a + run!(double(a)) // closed when `total` returns
+//! }
+//!
+//! assert_eq!(total(), 6);
+//! ```
+//!
+//! The same without the macro:
 //!
 //! ```
 //! let runner = runner::Runner::new();
@@ -15,66 +32,121 @@
 //! assert_eq!(report.cancelled, 0);
 //! ```
 //!
+//! The package is `asyncio-runner` on crates.io; the library is `runner`:
+//!
+//! ```toml
+//! [dependencies]
+//! runner = { package = "asyncio-runner", version = "0.1" }
+//! ```
+//!
+//! # Tracing spans
+//!
+//! A `tracing` span belongs to a thread, not to a task: a span entered around
+//! a run is current for everything the loop polls during that run, unrelated
+//! tasks included, and a task spawned inside it does not carry it along.
+//! Context variables do follow tasks: each task starts with a copy of the
+//! context it was spawned from. Two patterns give a task its span: instrument
+//! its future when spawning it (`.in_current_span()` or `.instrument(span)`,
+//! from [`tracing::Instrument`]), or keep the span in a [`ContextVar`] and
+//! have the task instrument itself with it.
+//!
+//! [`tracing::Instrument`]: https://docs.rs/tracing/latest/tracing/trait.Instrument.html
+//!
+//! ```
+//! use runner::ContextVar;
+//! use tracing::{Instrument, Span};
+//!
+//! /// The span of the request being served.
+//! static REQUEST_SPAN: ContextVar<Span> = ContextVar::new("request_span");
+//!
+//! fn current_span() -> Option<&'static str> {
+//!     Span::current().metadata().map(|metadata| metadata.name())
+//! }
+//!
+//! async fn handle() -> Option<&'static str> {
+//!     runner::yield_now().await;
+//!     current_span()
+//! }
+//!
+//! # let subscriber = tracing_subscriber::fmt().with_writer(std::io::sink).finish();
+//! # tracing::subscriber::with_default(subscriber, || {
+//! let runner = runner::Runner::new();
+//!
+//! // The trap: a span entered around a run covers whatever the loop polls.
+//! let unrelated = runner.spawn(async { current_span() });
+//! let batch = tracing::info_span!("batch");
+//! let seen = {
+//!     let _entered = batch.enter();
+//!     runner.run(unrelated)
+//! };
+//! assert_eq!(seen, Some("batch"));
+//!
+//! runner.run(async {
+//!     let request = tracing::info_span!("request", id = 7);
+//!     // 1. Instrument the task's future: the span is entered for each of
+//!     //    its polls, and only for those.
+//!     let task = {
+//!         let _entered = request.enter();
+//!         runner::spawn(handle().in_current_span())
+//!     };
+//!     assert_eq!(task.await, Some("request"));
+//!     // 2. A context variable: the task gets a copy of this context, finds
+//!     //    the span there, and instruments its own work with it.
+//!     REQUEST_SPAN.set(request);
+//!     let task = runner::spawn(async {
+//!         let span = REQUEST_SPAN.get().unwrap_or_else(Span::none);
+//!         handle().instrument(span).await
+//!     });
+//!     assert_eq!(task.await, Some("request"));
+//! });
+//! # });
+//! ```
+//!
 //! [`asyncio.Runner`]: https://docs.python.org/3/library/asyncio-runner.html#asyncio.Runner
 
 pub use runner_core::*;
 
-/// Runs every `run!(fut)` in a sync function on one [`Runner`], closed when
-/// the function returns, by any path.
-///
-/// # Examples
-///
-/// ```
-/// async fn double(n: u32) -> u32 {
-///     runner::yield_now().await;
-///     n * 2
-/// }
-///
-/// #[runner::scope]
-/// fn total() -> u32 {
-///     let a = run!(double(1)); // every run! shares one Runner,
-///     a + run!(double(a)) // closed when `total` returns
-/// }
-///
-/// assert_eq!(total(), 6);
-/// ```
+// The documentation of both attributes is the macro crate's own, shown here
+// once: a doc comment on these re-exports would stack a second introduction
+// on top of it.
 #[doc(inline)]
 pub use runner_macros::scope;
 
-/// `#[test]` plus [`#[runner::scope]`](scope): a test whose `run!` calls
-/// share one [`Runner`].
-///
-/// Import items by name rather than with `use runner::*`: the glob would
-/// bring this `test` into scope and make a plain `#[test]` ambiguous.
-///
-/// # Examples
-///
-/// ```
-/// #[runner::test(timeout = "5s")]
-/// fn doubles() {
-///     assert_eq!(run!(async { 2 * 2 }), 4);
-/// }
-/// ```
 #[doc(inline)]
 pub use runner_macros::test;
 
-/// Runs a future on the runner of the enclosing [`#[runner::scope]`](scope).
+/// Runs a future on the runner of the enclosing [`#[runner::scope]`](scope)
+/// or [`#[runner::test]`](test) function.
 ///
-/// `#[runner::scope]` and `#[runner::test]` rewrite every `run!(fut)` in the
-/// function body into a `run` call on the function's own [`Runner`]. Used
-/// anywhere else, `run!` is a compile error that says so.
+/// This macro is never expanded in a scope: the attribute finds every
+/// `run!(fut)` of the function's body and turns it into a `run` call on the
+/// function's own [`Runner`], before the compiler resolves any macro. So
+/// `run!` needs no import inside a scope, and importing it (`use
+/// runner::run;`) changes nothing there. Outside a scope, the compiler says
+/// "cannot find macro `run`"; with the import, this macro is found instead
+/// and says to add `#[runner::scope]` to the function.
 ///
 /// # Examples
 ///
 /// ```
-/// use runner::run;
+/// use runner::run; // unnecessary, and harmless
 ///
 /// #[runner::scope]
-/// fn main() {
-///     let one = run!(async { 1 });
-///     assert_eq!(one, 1);
+/// fn one() -> u32 {
+///     run!(async { 1 })
 /// }
-/// # main();
+///
+/// assert_eq!(one(), 1);
+/// ```
+///
+/// In a function without the attribute, `run!` is a compile error:
+///
+/// ```compile_fail
+/// use runner::run;
+///
+/// fn one() -> u32 {
+///     run!(async { 1 }) // error: add `#[runner::scope]` to this function
+/// }
 /// ```
 #[macro_export]
 macro_rules! run {
