@@ -306,7 +306,7 @@ pub fn scope(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// ```
 /// # async fn ping() -> bool { true }
-/// #[test]
+/// // With `#[test]` on it:
 /// fn replies_in_time() {
 ///     let timeout = std::time::Duration::from_secs(5);
 ///     let runner = runner::Runner::builder()
@@ -318,6 +318,7 @@ pub fn scope(args: TokenStream, item: TokenStream) -> TokenStream {
 ///         assert!(runner.run(ping()));
 ///     })
 /// }
+/// # replies_in_time();
 /// ```
 ///
 /// # Errors
