@@ -10,18 +10,25 @@
 //!
 //! ```text
 //! fn name(args) -> Ret {
-//!     let __runner_scope = ::runner::__private::Runner::builder().worker_threads(2).build();
-//!     let __runner_ret: Ret = { body, with run!(f) as Runner::run(&__runner_scope, f) };
+//!     let __runner_owner = ::runner::__private::Runner::builder().worker_threads(2).build();
+//!     let __runner_scope: &::runner::__private::Runner = &__runner_owner;
+//!     let __runner_entered = ::runner::__private::Runner::enter(__runner_scope);
+//!     let __runner_ret: Ret = { body, with run!(f) as Runner::run(__runner_scope, f) };
 //!     #[allow(unreachable_code)] // after a body that never ends
 //!     return __runner_ret;
 //! }
 //! ```
 //!
 //! The body keeps its own block, so its locals, and the temporaries of its
-//! tail expression, are dropped at the end of the `let`, before the runner;
-//! a `return`, a `?` or a panic drops them in the same order. Both hidden
-//! names are `Span::mixed_site()`, so the body can neither see them nor
-//! clash with them.
+//! tail expression, are dropped at the end of the `let`, before the guard
+//! and the runner; a `return`, a `?` or a panic drops them in the same
+//! order. The body reaches the runner only through a reference, which a
+//! `move` closure copies. The hidden names are `Span::mixed_site()`, so the
+//! body can neither see them nor clash with them.
+//!
+//! `fn main` and `#[runner::test]` functions hand their body, as a closure,
+//! to `__private::main` (Ctrl-C) and `__private::test` (the timeout); an
+//! `async fn`, which is an error, is emitted with each `run!` as `.await`.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
