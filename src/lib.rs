@@ -242,7 +242,7 @@ pub mod __private {
             };
             let location = Location::caller();
             set(site, Site::In(location));
-            // Also when the run unwinds: the watchdog is stopped by then.
+            // Between `run!`s after this one: set when the run returns or unwinds.
             let _after = SetOnDrop(site, Site::After(location));
             self.runner.run(future)
         }
