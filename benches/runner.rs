@@ -19,10 +19,14 @@ use std::time::Duration;
 
 use async_executor::{Executor, LocalExecutor};
 use criterion::measurement::WallTime;
-use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
+use criterion::{
+    criterion_group, criterion_main, BatchSize, BenchmarkGroup, Criterion, Throughput,
+};
 
 /// Tasks per iteration of the spawn and sleep cases.
 const TASKS: usize = 10_000;
+/// Tasks per iteration of the fan-out and close cases.
+const MANY_TASKS: usize = 100_000;
 /// Round trips per iteration of the channel case.
 const ROUND_TRIPS: usize = 10_000;
 /// How long each task of the sleep case sleeps.
@@ -206,7 +210,7 @@ fn spawn_many(c: &mut Criterion) {
     let mut group = large_group(c, "spawn_await_10k", TASKS);
 
     let runner = runner::Runner::new();
-    group.bench_function("runner", |b| b.iter(|| spawn_and_await(&runner)));
+    group.bench_function("runner", |b| b.iter(|| spawn_and_await(&runner, TASKS)));
     let ex = Executor::new();
     group.bench_function("async_executor", |b| {
         b.iter(|| {
@@ -388,6 +392,129 @@ fn ping_pong(c: &mut Criterion) {
     drop(runner);
 }
 
+/// Fan-out: spawn `MANY_TASKS` tiny tasks, then await them all, inside one
+/// run. Against `spawn_await_10k` this is ten times the tasks, so queues and
+/// the task registry grow past any cache; the case that matters here is
+/// `runner_1_worker`, the same runner with one worker thread, which shares
+/// the tasks with the loop through its global queue (target: <= 1.2 x the
+/// runner without workers). tokio's `current_thread` and async-executor are
+/// the anchors for a single-threaded spawn.
+fn fan_out(c: &mut Criterion) {
+    let mut group = large_group(c, "fan_out_100k", MANY_TASKS);
+    group.sample_size(10);
+
+    let runner = runner::Runner::new();
+    group.bench_function("runner", |b| {
+        b.iter(|| spawn_and_await(&runner, MANY_TASKS))
+    });
+    let one_worker = runner::Runner::builder().worker_threads(1).build();
+    group.bench_function("runner_1_worker", |b| {
+        b.iter(|| spawn_and_await(&one_worker, MANY_TASKS))
+    });
+    let rt = current_thread();
+    group.bench_function("tokio_current_thread", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let tasks: Vec<_> = (0..MANY_TASKS)
+                    .map(|i| tokio::spawn(async move { i }))
+                    .collect();
+                let mut sum = 0;
+                for task in tasks {
+                    sum += task.await.expect("the task finished");
+                }
+                sum
+            })
+        })
+    });
+    let ex = Executor::new();
+    group.bench_function("async_executor", |b| {
+        b.iter(|| {
+            futures_lite::future::block_on(ex.run(async {
+                let tasks: Vec<_> = (0..MANY_TASKS)
+                    .map(|i| ex.spawn(async move { i }))
+                    .collect();
+                let mut sum = 0;
+                for task in tasks {
+                    sum += task.await;
+                }
+                sum
+            }))
+        })
+    });
+    group.finish();
+    drop((runner, one_worker));
+}
+
+/// A runner with `MANY_TASKS` detached tasks parked on a future that never
+/// completes, each polled once (the task spawned last runs last).
+fn runner_with_pending_tasks() -> runner::Runner {
+    let runner = runner::Runner::new();
+    runner.run(async {
+        for _ in 0..MANY_TASKS {
+            runner::spawn(std::future::pending::<()>()).detach();
+        }
+        runner::spawn(async {}).await;
+    });
+    runner
+}
+
+/// Closing with `MANY_TASKS` tasks still pending, per task: `runner.close()`
+/// (which cancels them and drops their futures, each in its own context)
+/// against dropping a tokio `current_thread` runtime and an async-executor
+/// `Executor` that hold the same parked tasks (target: <= 1.0 x tokio). Only
+/// the close is timed; building the executor and parking the tasks is not.
+fn close_pending(c: &mut Criterion) {
+    let mut group = large_group(c, "close_100k_pending", MANY_TASKS);
+    group.sample_size(10);
+
+    // The case measures what it says: close finds every task pending.
+    let report = runner_with_pending_tasks().close();
+    assert_eq!(report.cancelled, MANY_TASKS, "{report:?}");
+
+    group.bench_function("runner", |b| {
+        b.iter_batched(
+            runner_with_pending_tasks,
+            runner::Runner::close,
+            BatchSize::PerIteration,
+        )
+    });
+    group.bench_function("tokio_current_thread", |b| {
+        b.iter_batched(
+            || {
+                let rt = current_thread();
+                rt.block_on(async {
+                    for _ in 0..MANY_TASKS {
+                        drop(tokio::spawn(std::future::pending::<()>()));
+                    }
+                    tokio::spawn(async {})
+                        .await
+                        .expect("the last task finished");
+                });
+                rt
+            },
+            drop,
+            BatchSize::PerIteration,
+        )
+    });
+    group.bench_function("async_executor", |b| {
+        b.iter_batched(
+            || {
+                let ex = Executor::new();
+                futures_lite::future::block_on(ex.run(async {
+                    for _ in 0..MANY_TASKS {
+                        ex.spawn(std::future::pending::<()>()).detach();
+                    }
+                    ex.spawn(async {}).await;
+                }));
+                ex
+            },
+            drop,
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
 /// A run whose future yields once: the work of `run_yield`.
 fn yield_once(runner: &runner::Runner) -> i32 {
     runner.run(async {
@@ -396,10 +523,11 @@ fn yield_once(runner: &runner::Runner) -> i32 {
     })
 }
 
-/// Spawns and awaits `TASKS` tiny tasks in one run: the work of `spawn_await_10k`.
-fn spawn_and_await(runner: &runner::Runner) -> usize {
+/// Spawns and awaits `tasks` tiny tasks in one run: the work of
+/// `spawn_await_10k` and `fan_out_100k`.
+fn spawn_and_await(runner: &runner::Runner, tasks: usize) -> usize {
     runner.run(async {
-        let tasks: Vec<_> = (0..TASKS)
+        let tasks: Vec<_> = (0..tasks)
             .map(|i| runner::spawn(async move { i }))
             .collect();
         let mut sum = 0;
@@ -422,8 +550,8 @@ fn debug_cost(c: &mut Criterion) {
     group.finish();
 
     let mut group = large_group(c, "debug_cost_spawn_10k", TASKS);
-    group.bench_function("runner", |b| b.iter(|| spawn_and_await(&off)));
-    group.bench_function("runner_debug", |b| b.iter(|| spawn_and_await(&on)));
+    group.bench_function("runner", |b| b.iter(|| spawn_and_await(&off, TASKS)));
+    group.bench_function("runner_debug", |b| b.iter(|| spawn_and_await(&on, TASKS)));
     group.finish();
 }
 
@@ -460,6 +588,7 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = run_ready, run_yield, lifecycle, spawn_many, sleep_many, ping_pong, debug_cost, sigint_cost
+    targets = run_ready, run_yield, lifecycle, spawn_many, sleep_many, ping_pong, debug_cost, sigint_cost,
+        fan_out, close_pending
 }
 criterion_main!(benches);

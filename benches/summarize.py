@@ -1,16 +1,28 @@
 #!/usr/bin/env python3
-"""Turns criterion's results for `benches/runner.rs` and `benches/contextvar.rs`
-into the markdown tables of BENCHMARKS.md.
+"""Turns criterion's results for `benches/runner.rs`, `benches/contextvar.rs`
+and `benches/net.rs`, and the output of `benches/memory.rs`, into the markdown
+tables of BENCHMARKS.md.
 
-    python3 benches/summarize.py --run 3 --write BENCHMARKS.md
+    python3 benches/summarize.py --run 3 --syscalls perf,strace --write BENCHMARKS.md
 
-`--run N` first runs both benches N times (the command is printed in the
-output), each run saved as criterion baseline `runK`, and records the load
-average around each run; `--write FILE` replaces the part of FILE between the
+`--run N` first runs the criterion benches N times (the command is printed in
+the output), each run saved as criterion baseline `runK`, plus
+`cargo bench --bench memory` once per run, and records the load average
+around each run; `--write FILE` replaces the part of FILE between the
 `<!-- tables:begin -->` and `<!-- tables:end -->` markers instead of printing.
 Without `--run` it summarizes the `runK` baselines already in
 `$CARGO_TARGET_DIR/criterion` (default `target/criterion`), or criterion's
 `new` results if there are none.
+
+`--syscalls perf,strace` counts the syscalls per round trip of the TCP echo
+case for every contender, with `perf stat` (tracepoints: the program runs at
+full speed) and/or `strace -f -c` (slows every syscall, so batching differs),
+each at two iteration counts whose difference cancels the setup.
+
+`--filter REGEX` passes a criterion filter (only those groups run) and
+`--cases GROUP,...` keeps only those tables; `--markers NAME` writes between
+`<!-- NAME:begin -->` and `<!-- NAME:end -->` instead: that is how the
+"Before the core rework" section of BENCHMARKS.md is made.
 
 Every number is built from criterion's medians (`estimates.json`,
 `median.point_estimate`): a contender's time is the median over the runs of
@@ -25,12 +37,21 @@ import json
 import os
 import pathlib
 import re
+import shlex
 import subprocess
 import sys
 
 BENCH_ARGS = ["--warm-up-time", "0.5", "--measurement-time", "2", "--noplot"]
-CARGO_CMD = ["cargo", "bench", "--bench", "runner", "--bench", "contextvar", "--"] + BENCH_ARGS
+CARGO_CMD = ["cargo", "bench", "--bench", "runner", "--bench", "contextvar", "--bench", "net", "--"] + BENCH_ARGS
+MEMORY_CMD = ["cargo", "bench", "--bench", "memory"]
 META = "summarize-meta.json"
+SYSCALLS = "summarize-syscalls.json"
+# The TCP echo case of benches/net.rs: its contenders and round trips per
+# iteration (`CONNECTIONS` x `ROUNDS` there).
+ECHO_CONTENDERS = ["runner", "smol", "smol_local_executor", "tokio_current_thread"]
+ECHO_ROUND_TRIPS = 50 * 10
+# Iterations of the syscall count, small and large: (large - small) / round trips.
+SYSCALL_ITERATIONS = (5, 45)
 
 # Each case: its criterion group, title, the target, and how to check it.
 #   kind "abs":   median of `subject` <= `limit` ns (per iteration)
@@ -38,6 +59,9 @@ META = "summarize-meta.json"
 #   kind "diff":  (median of `subject` - median of `reference`) per element <= `limit` ns
 #   kind "flat":  every `subjects` median <= `limit` ns; plus the largest/smallest
 #                 ratio among `flat` (must stay <= `flat_limit`)
+#   kind "ratios": like "ratio", for each (reference, limit) of `limits`
+#   kind "memory": bytes per parked task from benches/memory.rs (not criterion);
+#                 `subject` at `tasks` tasks parked on `future` <= `limit` bytes
 CASES = [
     dict(group="run_ready", title="`runner.run(ready future)` on a reused runner",
          kind="abs", subject="runner", limit=10.0, reference="futures_lite_block_on",
@@ -88,6 +112,20 @@ CASES = [
          title="Ctrl-C handling: `run(ready)` on the main thread (armed) vs another thread (not armed)",
          kind="info", subject="runner", reference="runner_off_main_thread",
          target="the Runner benchmarks must not move"),
+    dict(group="tcp_echo",
+         title="loopback TCP echo: 50 connections x 10 round trips of 64 bytes",
+         kind="ratios", subject="runner",
+         limits=[("smol", 1.10), ("tokio_current_thread", 1.25)],
+         target="<= 1.10 x smol and <= 1.25 x tokio current_thread"),
+    dict(group="fan_out_100k", title="fan-out: spawn 100,000 tiny tasks, then await them all",
+         kind="ratio", subject="runner_1_worker", reference="runner", limit=1.20,
+         target="`worker_threads(1)` <= 1.2 x no workers"),
+    dict(group="close_100k_pending", title="`close` with 100,000 pending tasks",
+         kind="ratio", subject="runner", reference="tokio_current_thread", limit=1.0,
+         target="<= dropping a tokio current_thread runtime with the same tasks (ratio <= 1.0)"),
+    dict(group="memory_parked_task", title="memory per parked task",
+         kind="memory", subject="runner", future="pending", tasks=100000, limit=100.0,
+         target="`runner` <= 100 bytes per task parked on `pending`"),
 ]
 
 
@@ -148,6 +186,9 @@ def table(case, runs):
         return [f(lambda name, g=group: g[name][0]) for group in runs]
 
     kind = case["kind"]
+    if kind == "ratios":
+        # The table's ratio column is to the first reference.
+        case = dict(case, reference=case["limits"][0][0])
     reference = case.get("reference")
     if kind == "abs":
         ratio_name = f"the {case['limit']:g} ns target"
@@ -189,6 +230,14 @@ def table(case, runs):
                 + (f" ({(ratio / case['limit'] - 1) * 100:.1f} % over)" if ratio > case["limit"] else "")
                 + f" ({runs_met(values, lambda v: v <= case['limit'])})")
         lines.append(verdict(ratio <= case["limit"], text))
+    elif kind == "ratios":
+        for ref, limit in case["limits"]:
+            values = per_run(lambda m, ref=ref: m(case["subject"]) / m(ref))
+            ratio = median(values)
+            text = (f"`{case['subject']}` / `{ref}` = {ratio:.3f} vs <= {limit:.2f}"
+                    + (f" ({(ratio / limit - 1) * 100:.1f} % over)" if ratio > limit else "")
+                    + f" ({runs_met(values, lambda v, limit=limit: v <= limit)})")
+            lines.append("- " + verdict(ratio <= limit, text))
     elif kind == "info":
         values = per_run(lambda m: m(case["subject"]) / m(case["reference"]))
         lines.append(f"`{case['subject']}` / `{case['reference']}` = {median(values):.3f} "
@@ -224,6 +273,128 @@ def table(case, runs):
     return "\n".join(lines)
 
 
+MEMORY_LINE = re.compile(r"^memory/(\S+)/(\S+)/(\d+): ([\d.]+) bytes per task$")
+
+
+def load_memory(root):
+    """[{(future, contender, tasks): bytes per task}] for each run"""
+    runs = []
+    for path in sorted(root.glob("memory-run*.txt")):
+        found = {}
+        for line in path.read_text().splitlines():
+            m = MEMORY_LINE.match(line)
+            if m:
+                found[(m.group(1), m.group(2), int(m.group(3)))] = float(m.group(4))
+        runs.append(found)
+    return runs
+
+
+def memory_table(case, runs):
+    keys = sorted({key for run in runs for key in run})
+    columns = sorted({(future, tasks) for future, _, tasks in keys},
+                     key=lambda c: (c[0] != case["future"], c[1]))
+    contenders = [case["subject"]] + sorted({name for _, name, _ in keys} - {case["subject"]})
+
+    def med(key):
+        values = [run[key] for run in runs if key in run]
+        return median(values) if values else None
+
+    lines = [f"### {case['title']}", "",
+             f"Target: {case['target']}.", "",
+             "Bytes of heap per task, live while the tasks are parked (handles dropped); "
+             f"median over {len(runs)} run(s) of `benches/memory.rs`.", "",
+             "| contender | " + " | ".join(f"`{future}`, {tasks:,} tasks" for future, tasks in columns) + " |",
+             "| --- |" + " ---: |" * len(columns)]
+    for name in contenders:
+        cells = []
+        for future, tasks in columns:
+            value = med((future, name, tasks))
+            cells.append("–" if value is None else f"{value:.0f} B")
+        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    lines.append("")
+    key = (case["future"], case["subject"], case["tasks"])
+    value = med(key)
+    if value is None:
+        lines.append(f"No result for `{case['subject']}`.")
+    else:
+        over = value - case["limit"]
+        lines.append(verdict(over <= 0, f"`{case['subject']}` {value:.0f} B per task parked on "
+                             f"`{case['future']}` ({case['tasks']:,} tasks) vs {case['target']}"
+                             + (f"; {over:.0f} B over" if over > 0 else "")))
+    lines.append("")
+    return "\n".join(lines)
+
+
+def count_syscalls(tool):
+    """{contender: {syscall: per round trip}} for the TCP echo case, with `tool`."""
+    build = subprocess.run(["cargo", "bench", "--bench", "net", "--no-run", "--message-format=json"],
+                           capture_output=True, text=True, check=True)
+    binary = None
+    for line in build.stdout.splitlines():
+        msg = json.loads(line)
+        if msg.get("reason") == "compiler-artifact" and msg["target"]["name"] == "net" and msg.get("executable"):
+            binary = msg["executable"]
+    if binary is None:
+        sys.exit("no executable for `cargo bench --bench net`")
+    names = ["read", "write", "recvfrom", "sendto", "epoll_ctl", "epoll_wait", "epoll_pwait",
+             "epoll_pwait2", "futex", "timerfd_settime", "eventfd2", "poll", "sched_yield"]
+
+    def counts(contender, iterations):
+        env = dict(os.environ, RUNNER_BENCH_ECHO=f"{contender}:{iterations}")
+        if tool == "perf":
+            events = ["raw_syscalls:sys_enter"] + [f"syscalls:sys_enter_{n}" for n in names]
+            out = subprocess.run(["perf", "stat", "-x", ",", "-e", ",".join(events), binary],
+                                 env=env, capture_output=True, text=True, check=True).stderr
+            found = {}
+            for line in out.splitlines():
+                fields = line.split(",")
+                if len(fields) > 2 and fields[0].isdigit():
+                    event = fields[2]
+                    name = "total" if event == "raw_syscalls:sys_enter" else event.split("sys_enter_")[-1]
+                    found[name] = int(fields[0])
+            return found
+        out_file = pathlib.Path(f"/tmp/summarize-strace-{os.getpid()}.txt")
+        subprocess.run(["strace", "-f", "-c", "-o", str(out_file), binary], env=env,
+                       capture_output=True, check=True)
+        found = {}
+        for line in out_file.read_text().splitlines():
+            fields = line.split()
+            if len(fields) >= 5 and fields[0][0].isdigit():
+                found["total" if fields[-1] == "total" else fields[-1]] = int(fields[3])
+        out_file.unlink()
+        return found
+
+    small, large = SYSCALL_ITERATIONS
+    result = {}
+    for contender in ECHO_CONTENDERS:
+        a, b = counts(contender, small), counts(contender, large)
+        trips = (large - small) * ECHO_ROUND_TRIPS
+        result[contender] = {name: (b.get(name, 0) - a.get(name, 0)) / trips
+                             for name in set(a) | set(b)}
+    return result
+
+
+def syscall_table(tool, per_trip):
+    shown = sorted({name for calls in per_trip.values() for name, v in calls.items()
+                    if name != "total" and v >= 0.05},
+                   key=lambda n: -max(calls.get(n, 0) for calls in per_trip.values()))
+    how = ("`perf stat -e raw_syscalls:sys_enter,syscalls:sys_enter_<name>...` (tracepoints; "
+           "the program runs at full speed)" if tool == "perf" else
+           "`strace -f -c` (every syscall stops the process, so wake-ups batch differently)")
+    small, large = SYSCALL_ITERATIONS
+    lines = [f"### TCP echo: syscalls per round trip ({tool})", "",
+             f"Counted with {how}, all threads, on `RUNNER_BENCH_ECHO=<contender>:N` runs of "
+             f"`benches/net.rs`: (count at N = {large} - count at N = {small}) / "
+             f"({large - small} x {ECHO_ROUND_TRIPS} round trips).", "",
+             "| contender | all | " + " | ".join(f"`{n}`" for n in shown) + " |",
+             "| --- | ---: |" + " ---: |" * len(shown)]
+    for contender, calls in per_trip.items():
+        lines.append(f"| `{contender}` | {calls.get('total', sum(calls.values())):.2f} | "
+                     + " | ".join(f"{calls.get(n, 0):.2f}" for n in shown) + " |")
+    lines.append("")
+    return "\n".join(lines)
+
+
 def meta_block(root):
     meta_path = root / META
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
@@ -236,11 +407,18 @@ def meta_block(root):
     for k, (before, after) in enumerate(meta.get("loads", []), 1):
         lines.append(f"| run {k}: load average (1, 5, 15 min) before / after | {before} / {after} |")
     if "command" in meta:
-        lines.append(f"| command | `{meta['command']}` |")
+        # A `|` would end the table cell, even inside a code span.
+        command = meta["command"].replace("|", "\\|")
+        repeat = f", {meta['repeat']}" if "repeat" in meta else ""
+        lines.append(f"| command | `{command}`{repeat} |")
     return "\n".join(lines) + "\n"
 
 
-def run_benches(root, count):
+def cargo_cmd(filter_):
+    return CARGO_CMD + ([filter_] if filter_ else [])
+
+
+def run_benches(root, count, filter_):
     def load():
         return " ".join(pathlib.Path("/proc/loadavg").read_text().split()[:3])
     def out(cmd):
@@ -253,7 +431,9 @@ def run_benches(root, count):
                      if out(["git", "status", "--porcelain", "--", "runner-core", "runner-macros", "src"])
                      else " (runtime as committed)"),
         "cores": os.cpu_count(),
-        "command": " ".join(CARGO_CMD + ["--save-baseline", "runK"]) + f", K = 1..{count}",
+        "command": shlex.join(cargo_cmd(filter_) + ["--save-baseline", "runK"])
+                   + " && " + shlex.join(MEMORY_CMD),
+        "repeat": f"K = 1..{count}",
         "loads": [],
     }
     for old in root.glob("*/*/run*"):
@@ -261,11 +441,15 @@ def run_benches(root, count):
             for f in old.iterdir():
                 f.unlink()
             old.rmdir()
+    for old in root.glob("memory-run*.txt"):
+        old.unlink()
+    root.mkdir(parents=True, exist_ok=True)
     for k in range(1, count + 1):
         before = load()
-        subprocess.run(CARGO_CMD + ["--save-baseline", f"run{k}"], check=True, stdout=sys.stderr)
+        subprocess.run(cargo_cmd(filter_) + ["--save-baseline", f"run{k}"], check=True, stdout=sys.stderr)
+        memory = subprocess.run(MEMORY_CMD, check=True, capture_output=True, text=True).stdout
+        (root / f"memory-run{k}.txt").write_text(memory)
         meta["loads"].append((before, load()))
-    root.mkdir(parents=True, exist_ok=True)
     (root / META).write_text(json.dumps(meta, indent=1))
 
 
@@ -273,25 +457,47 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=int, metavar="N", help="run the benches N times first")
     parser.add_argument("--write", metavar="FILE", help="replace the tables in FILE")
+    parser.add_argument("--filter", metavar="REGEX", help="criterion filter for --run")
+    parser.add_argument("--cases", metavar="GROUP,...", help="only these tables")
+    parser.add_argument("--markers", metavar="NAME", default="tables",
+                        help="write between <!-- NAME:begin --> and <!-- NAME:end -->")
+    parser.add_argument("--syscalls", metavar="perf,strace",
+                        help="count syscalls per TCP echo round trip with these tools")
     args = parser.parse_args()
     root = criterion_dir()
     if args.run:
-        run_benches(root, args.run)
+        run_benches(root, args.run, args.filter)
+    if args.syscalls:
+        counted = {tool: count_syscalls(tool) for tool in args.syscalls.split(",")}
+        root.mkdir(parents=True, exist_ok=True)
+        (root / SYSCALLS).write_text(json.dumps(counted, indent=1))
     results = [load_results(root, baseline) for baseline in baselines(root)]
+    memory = load_memory(root)
+    cases = [case for case in CASES
+             if not args.cases or case["group"] in args.cases.split(",")]
     parts = [meta_block(root)]
-    for case in CASES:
-        if all(case["group"] in run for run in results):
+    for case in cases:
+        if case["kind"] == "memory":
+            parts.append(memory_table(case, memory) if memory else
+                         f"### {case['title']}\n\nNo results: run `{' '.join(MEMORY_CMD)}` with `--run`.\n")
+        elif all(case["group"] in run for run in results):
             parts.append(table(case, [run[case["group"]] for run in results]))
         else:
             parts.append(f"### {case['title']}\n\nNo results for group `{case['group']}`.\n")
+    syscalls_path = root / SYSCALLS
+    if syscalls_path.exists() and (not args.cases or "tcp_echo" in args.cases.split(",")):
+        for tool, per_trip in json.loads(syscalls_path.read_text()).items():
+            parts.append(syscall_table(tool, per_trip))
     text = "\n".join(parts)
     if args.write:
         path = pathlib.Path(args.write)
         doc = path.read_text()
-        new, count = re.subn(r"(<!-- tables:begin -->\n).*?(<!-- tables:end -->)",
+        name = re.escape(args.markers)
+        new, count = re.subn(rf"(<!-- {name}:begin -->\n).*?(<!-- {name}:end -->)",
                              lambda m: m.group(1) + "\n" + text + "\n" + m.group(2), doc, flags=re.S)
         if count != 1:
-            sys.exit(f"{path}: expected one <!-- tables:begin --> ... <!-- tables:end --> block")
+            sys.exit(f"{path}: expected one <!-- {args.markers}:begin --> ... "
+                     f"<!-- {args.markers}:end --> block")
         path.write_text(new)
     else:
         print(text)

@@ -17,9 +17,10 @@ use std::task::{Context, Poll};
 use event_listener::Event;
 
 use crate::context;
-use crate::current;
-use crate::executor::Shared;
-use crate::task::{CaughtPanic, Outcome};
+use crate::debug;
+use crate::local;
+use crate::poll::{CaughtPanic, Output};
+use crate::shared::Shared;
 
 /// The blocking jobs of one runner.
 pub(crate) struct Jobs {
@@ -56,6 +57,11 @@ impl Drop for Job {
     fn drop(&mut self) {
         self.0.jobs.pending.fetch_sub(1, Ordering::AcqRel);
         self.0.jobs.done.notify(usize::MAX);
+        if self.0.clock.is_virtual() {
+            // A virtual clock waits for jobs before it auto-advances: an idle
+            // loop may now jump.
+            self.0.scheduler.wake_loop();
+        }
     }
 }
 
@@ -90,12 +96,22 @@ where
 {
     let site = Location::caller();
     let mut vars = context::current_vars();
-    let shared = current::with(|shared, _| shared.clone());
+    let shared = local::current().map(|(shared, _)| shared);
     let job = shared.clone().map(Job::start);
     let task = blocking::unblock(move || {
         let _job = job;
         let result = context::scope(&mut vars, || panic::catch_unwind(AssertUnwindSafe(f)));
-        result.map_err(|payload| CaughtPanic::new(payload, shared, site))
+        // The context's values, and later the result, may panic when dropped.
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| drop(vars))) {
+            if let Some(shared) = &shared {
+                let what = format_args!("the context of the blocking job started at {site}");
+                shared.panics.count(what, debug::panic_message(&*payload));
+            }
+        }
+        match result {
+            Ok(output) => Ok(Output::new(output, site)),
+            Err(payload) => Err(CaughtPanic::new(payload, shared, site)),
+        }
     });
     Unblock { task }
 }
@@ -112,7 +128,7 @@ where
 /// ```
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct Unblock<R> {
-    task: blocking::Task<Outcome<R>>,
+    task: blocking::Task<Result<Output<R>, CaughtPanic>>,
 }
 
 impl<R> Future for Unblock<R> {
@@ -120,7 +136,7 @@ impl<R> Future for Unblock<R> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<R> {
         match futures_lite::ready!(Pin::new(&mut self.task).poll(cx)) {
-            Ok(output) => Poll::Ready(output),
+            Ok(output) => Poll::Ready(output.into_inner()),
             Err(caught) => caught.resume(),
         }
     }

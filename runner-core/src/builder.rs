@@ -28,6 +28,8 @@ pub struct Builder {
     slow_poll_threshold: Duration,
     /// Set by `#[runner::test(timeout = ..)]`.
     test_timeout: Option<Duration>,
+    virtual_time: bool,
+    auto_advance_threshold: Duration,
 }
 
 /// The settings a built runner runs with.
@@ -38,6 +40,8 @@ pub(crate) struct Config {
     pub(crate) close_timeout: Duration,
     pub(crate) slow_poll_threshold: Duration,
     pub(crate) test_timeout: Option<Duration>,
+    pub(crate) virtual_time: bool,
+    pub(crate) auto_advance_threshold: Duration,
 }
 
 impl Builder {
@@ -57,6 +61,8 @@ impl Builder {
             close_timeout: Duration::from_secs(5),
             slow_poll_threshold: Duration::from_millis(100),
             test_timeout: None,
+            virtual_time: false,
+            auto_advance_threshold: crate::time::DEFAULT_AUTO_ADVANCE,
         }
     }
 
@@ -132,6 +138,56 @@ impl Builder {
         self
     }
 
+    /// Gives the runner a virtual clock, which starts paused (default: off).
+    ///
+    /// [`sleep`](crate::sleep), [`sleep_until`](crate::sleep_until),
+    /// [`timeout`](crate::timeout) and [`now`](crate::now) then use it. It
+    /// moves only with [`advance`](crate::advance), and on its own when the
+    /// loop has nothing to run, no [`unblock`](crate::unblock) job is in
+    /// flight, no [`hold_clock`](crate::hold_clock) guard lives, and the loop
+    /// has been idle for the [auto-advance
+    /// threshold](Self::auto_advance_threshold): it then jumps to the next
+    /// timer. The close timeout, a test's timeout, and timers of other crates
+    /// (async-io's, tokio's) keep counting real time. The clock only moves
+    /// while the runner's loop runs (in its runs), not between them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let runner = runner::Runner::builder().virtual_time(true).build();
+    /// let start = Instant::now();
+    /// runner.run(runner::sleep(Duration::from_secs(3600)));
+    /// assert!(start.elapsed() < Duration::from_secs(60));
+    /// ```
+    pub fn virtual_time(mut self, virtual_time: bool) -> Builder {
+        self.virtual_time = virtual_time;
+        self
+    }
+
+    /// Sets how long, in real time, the loop must stay idle before a virtual
+    /// clock jumps to its next timer (default
+    /// [`DEFAULT_AUTO_ADVANCE`](crate::DEFAULT_AUTO_ADVANCE), 5 ms), so that
+    /// an answer on loopback arrives before a virtual timeout fires. Zero
+    /// jumps as soon as the loop is idle.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let runner = runner::Runner::builder()
+    ///     .virtual_time(true)
+    ///     .auto_advance_threshold(Duration::ZERO)
+    ///     .build();
+    /// runner.run(runner::sleep(Duration::from_secs(60)));
+    /// ```
+    pub fn auto_advance_threshold(mut self, threshold: Duration) -> Builder {
+        self.auto_advance_threshold = threshold;
+        self
+    }
+
     /// Makes every run that goes past `timeout` after `build` panic with a
     /// message that lists the pending tasks. Used by `#[runner::test]`.
     #[doc(hidden)]
@@ -155,6 +211,8 @@ impl Builder {
             close_timeout: self.close_timeout,
             slow_poll_threshold: self.slow_poll_threshold,
             test_timeout: self.test_timeout,
+            virtual_time: self.virtual_time,
+            auto_advance_threshold: self.auto_advance_threshold,
         })
     }
 }

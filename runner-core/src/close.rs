@@ -1,25 +1,48 @@
 //! The close sequence, [`CloseReport`], [`on_close`] and [`closing`].
+//!
+//! Close follows CPython's `Runner.close`, in four numbered steps, each
+//! bounded by the close timeout:
+//!
+//! 1. cancel the pending tasks: wake [`closing`]; if any task waits on it,
+//!    run the loop until the tasks finish or the timeout; stop the workers;
+//!    drop the futures of the tasks left, each in its own context;
+//! 2. run the [`on_close`] cleanups, last registered first, then drop the
+//!    tasks they spawned; repeat while that registers more cleanups;
+//! 3. wait for the blocking jobs;
+//! 4. mark the runner closed, drop whatever a late `Drop` spawned or
+//!    registered, and release the runner's context.
+//!
+//! Nothing in it can panic out: every future, value and waker that user
+//! code supplies is dropped or woken inside `catch_unwind` (see `poll`), and
+//! every wait parks the plain way, so close works while the thread's locals
+//! are being destroyed (a `Runner` in a `thread_local!`).
 
+use std::fmt;
 use std::future::Future;
-use std::panic::Location;
-use std::pin::Pin;
+use std::panic::{self, AssertUnwindSafe, Location};
+use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use event_listener::{Event, EventListener};
-use futures_lite::FutureExt;
+use slab::Slab;
 
-use crate::context;
-use crate::current;
+use crate::context::{self, Context as VarsContext};
 use crate::debug;
-use crate::executor::Shared;
-use crate::task::{outside, TaskFuture};
+use crate::local;
+use crate::poll::{Label, Polled};
+use crate::scheduler::{self, Park};
+use crate::shared::{Shared, State};
+use crate::task::outside;
+use crate::time;
 
 /// A cleanup registered with [`on_close`], in the context of its registration.
-type Cleanup = TaskFuture<Pin<Box<dyn Future<Output = ()> + Send>>>;
+type Cleanup = Polled<Pin<Box<dyn Future<Output = ()> + Send>>>;
+
+/// How many times close goes back for work that dropping or cleaning up
+/// made (a `Drop` that spawns, a cleanup that registers another).
+const ROUNDS: usize = 100;
 
 /// What [`Runner::close`](crate::Runner::close) did.
 ///
@@ -36,14 +59,16 @@ type Cleanup = TaskFuture<Pin<Box<dyn Future<Output = ()> + Send>>>;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CloseReport {
-    /// Tasks still pending when close began.
+    /// Tasks that close cancelled: those still pending when close began,
+    /// plus those spawned while it ran (close cancels them too).
     pub cancelled: usize,
-    /// Of those, the ones whose futures close dropped (the others finished
-    /// on their own after `closing()` woke them). Tasks spawned while
-    /// closing count here too.
+    /// Of those, the ones whose futures close dropped; the others finished
+    /// on their own after `closing()` woke them. Never more than
+    /// `cancelled`.
     pub dropped: usize,
-    /// Panics nobody observed: detached tasks, and tasks and cleanups that
-    /// panicked during close.
+    /// Panics nobody observed: in detached tasks, in tasks and cleanups
+    /// during close, and in the `Drop` of futures, outputs and context
+    /// values that close released.
     pub panicked: usize,
     /// Blocking jobs still running when close stopped waiting for them.
     pub blocking_abandoned: usize,
@@ -55,8 +80,8 @@ pub struct CloseReport {
 pub(crate) struct CloseState {
     /// Set when close begins.
     started: AtomicBool,
-    /// Notified when close begins.
-    event: Event,
+    /// The wakers of the [`Closing`] futures waiting for close to begin.
+    waiters: Mutex<Slab<Waker>>,
     /// Registered cleanups, first registered first.
     cleanups: Mutex<Vec<Cleanup>>,
 }
@@ -65,137 +90,171 @@ impl CloseState {
     pub(crate) fn new() -> CloseState {
         CloseState {
             started: AtomicBool::new(false),
-            event: Event::new(),
+            waiters: Mutex::new(Slab::new()),
             cleanups: Mutex::new(Vec::new()),
         }
     }
 
-    pub(crate) fn is_closing(&self) -> bool {
+    fn is_started(&self) -> bool {
         self.started.load(Ordering::Acquire)
     }
 
-    /// Marks the runner closing and wakes `closing()`; returns whether any
-    /// task was waiting on it.
-    fn begin(&self) -> bool {
-        let waiting = self.event.total_listeners() > 0;
-        self.started.store(true, Ordering::Release);
-        self.event.notify(usize::MAX);
-        waiting
+    fn waiters(&self) -> MutexGuard<'_, Slab<Waker>> {
+        // A slab insert or remove cannot be left half-done: recover from poisoning.
+        self.waiters.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn cleanups(&self) -> MutexGuard<'_, Vec<Cleanup>> {
         // A `Vec` push or pop cannot be left half-done: recover from poisoning.
-        self.cleanups
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.cleanups.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Marks close begun and wakes every `closing()` waiter, each inside
+    /// `catch_unwind`; returns whether there was any waiter.
+    fn begin(&self, shared: &Shared) -> bool {
+        let wakers: Vec<Waker> = {
+            let mut waiters = self.waiters();
+            self.started.store(true, Ordering::Release);
+            waiters.drain().collect()
+        };
+        let waiting = !wakers.is_empty();
+        for waker in wakers {
+            if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| waker.wake())) {
+                let what = format_args!("a waker woken by `runner::closing()`");
+                shared.panics.count(what, debug::panic_message(&*payload));
+            }
+        }
+        waiting
     }
 }
 
-/// Closes the loop of `shared`, in the four steps of the API; the caller has
-/// made it this thread's current runner.
+/// Closes the loop of `shared` in the four steps of the module docs, then
+/// releases `context`.
 pub(crate) fn close(
     shared: &Arc<Shared>,
     waker: &Waker,
     timeout: Duration,
-    workers: Vec<JoinHandle<()>>,
+    context: VarsContext,
 ) -> CloseReport {
     let start = Instant::now();
+    // Cleanups and dropped futures may call `runner::spawn` and `on_close`.
+    let _running = local::close(shared.clone());
+    let wait = |future: Pin<&mut dyn Future<Output = ()>>| {
+        let bounded = pin!(time::until(time::deadline_after(timeout), future));
+        // Without a Ctrl-C handle there is no `Interrupted`.
+        let _ = scheduler::block_on(shared, waker, bounded, None, Park::Thread);
+    };
 
     // 1. Cancel every pending task: wake `closing()`, give the tasks that
     //    listen to it `timeout` to finish, then drop the rest.
-    let cancelled = shared.pending_tasks();
-    if shared.debug && cancelled > 0 {
-        let mut message = format!("close: {cancelled} task(s) still pending");
-        for site in shared.pending_sites() {
-            message.push_str(&format!("\n  task spawned at {site}"));
-        }
-        debug::report(format_args!("{message}"));
+    if shared.is_debug() {
+        report_pending(shared);
     }
-    let waiting = shared.closing.begin();
-    if cancelled > 0 && waiting {
-        shared.block_on_for(
-            waker,
-            timeout,
-            until(&shared.tasks_done, || shared.pending_tasks() == 0),
-        );
+    shared.registry.advance(&shared.lifecycle, State::Closing);
+    let waiting = shared.closing.begin(shared);
+    if waiting && shared.registry.pending() > 0 {
+        let registry = &shared.registry;
+        wait(pin!(scheduler::until(&registry.empty, || registry
+            .pending()
+            == 0)));
     }
-    stop_workers(shared, workers, timeout);
-    shared.drop_all_tasks();
+    shared.scheduler.workers.stop(time::deadline_after(timeout));
+    drop_tasks(shared);
 
-    // 2. Run the cleanups, last registered first, within `timeout`; a
-    //    cleanup may register another, which then runs next.
-    let cleanups = async {
-        loop {
-            let next = shared.closing.cleanups().pop();
-            match next {
-                // A panic in a cleanup is caught and counted by its `TaskFuture`.
-                Some(cleanup) => drop(cleanup.await),
-                None => break,
+    // 2. Run the cleanups, last registered first, within `timeout`; then
+    //    drop the tasks they spawned, whose `Drop` may register more.
+    let deadline = time::deadline_after(timeout);
+    let cleanups = pin!(async {
+        for _ in 0..ROUNDS {
+            loop {
+                let next = shared.closing.cleanups().pop();
+                match next {
+                    // A cleanup's panic is caught and counted by its `Polled`.
+                    Some(cleanup) => drop(cleanup.await),
+                    None => break,
+                }
+            }
+            if !drop_tasks(shared) {
+                break;
             }
         }
-    };
-    shared.block_on_for(waker, timeout, cleanups);
-    // Cleanups the timeout cut off drop here, in their contexts, after the
-    // lock is released: their `Drop` may register cleanups of its own.
-    let unrun = std::mem::take(&mut *shared.closing.cleanups());
-    drop(unrun);
-    // Cleanups may have spawned tasks.
-    shared.drop_all_tasks();
+    });
+    let bounded = pin!(time::until(deadline, cleanups));
+    let _ = scheduler::block_on(shared, waker, bounded, None, Park::Thread);
 
     // 3. Wait for blocking jobs, within `timeout`.
     if shared.jobs.pending() > 0 {
-        shared.block_on_for(
-            waker,
-            timeout,
-            until(&shared.jobs.done, || shared.jobs.pending() == 0),
-        );
+        let jobs = &shared.jobs;
+        wait(pin!(scheduler::until(&jobs.done, || jobs.pending() == 0)));
     }
 
-    // 4. The caller releases the loop and the context.
-    if shared.debug {
-        shared.report_unobserved();
+    // 4. Closed: from now on a spawn or a cleanup is dropped at once. Drop
+    //    what the timeouts cut off and what late `Drop`s made, then the
+    //    runner's context; a `Drop` there may spawn or register once more.
+    shared.registry.advance(&shared.lifecycle, State::Closed);
+    for _ in 0..ROUNDS {
+        let cleanups = std::mem::take(&mut *shared.closing.cleanups());
+        let had_cleanups = !cleanups.is_empty();
+        drop(cleanups);
+        if !drop_tasks(shared) && !had_cleanups {
+            break;
+        }
     }
+    release(shared, context);
+    if shared.is_debug() {
+        shared.panics.report_pending();
+    }
+    let (cancelled, dropped) = shared.registry.counts();
     CloseReport {
         cancelled,
-        dropped: shared.dropped.load(Ordering::Acquire),
-        panicked: shared.panicked.load(Ordering::Acquire),
+        dropped,
+        panicked: shared.panics.total(),
         blocking_abandoned: shared.jobs.pending(),
         elapsed: start.elapsed(),
     }
 }
 
-/// Stops the workers and joins those that exit within `timeout`; one stuck
-/// in a task's poll is left to finish on its own.
-fn stop_workers(shared: &Shared, workers: Vec<JoinHandle<()>>, timeout: Duration) {
-    if workers.is_empty() {
-        return;
-    }
-    shared.stop_workers();
-    let exited = until(&shared.exited, || shared.workers_running() == 0);
-    async_io::block_on(exited.or(async {
-        async_io::Timer::after(timeout).await;
-    }));
-    for worker in workers {
-        if worker.is_finished() {
-            // Workers catch every panic of the tasks they run.
-            let _ = worker.join();
+/// Drops the futures of all pending tasks, each in its own context (their
+/// `Polled` does that, and counts them as dropped); returns whether there
+/// was any. Call with the workers stopped.
+fn drop_tasks(shared: &Shared) -> bool {
+    let mut any = false;
+    // A dropped future may spawn or wake other tasks: repeat while that
+    // turns up anything, a bounded number of times.
+    for _ in 0..ROUNDS {
+        // Waking a task makes its `Runnable` show up in a shared queue (the
+        // loop is not active here), where it is dropped.
+        for waker in shared.registry.wakers() {
+            waker.wake();
         }
+        if !shared.scheduler.drop_queued(false) {
+            break;
+        }
+        any = true;
+    }
+    any
+}
+
+/// Drops the runner's own handle to its context, whose values' `Drop` may
+/// panic: counted, like any panic in close.
+fn release(shared: &Shared, context: VarsContext) {
+    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| drop(context))) {
+        let what = format_args!("dropping the runner's context");
+        shared.panics.count(what, debug::panic_message(&*payload));
     }
 }
 
-/// Resolves once `done()` holds; `event` is notified whenever it may have
-/// changed.
-async fn until(event: &Event, done: impl Fn() -> bool) {
-    loop {
-        if done() {
-            return;
-        }
-        let listener = event.listen();
-        if done() {
-            return;
-        }
-        listener.await;
+/// Reports the tasks still pending as close begins (debug mode).
+fn report_pending(shared: &Shared) {
+    let sites = shared.registry.sites();
+    if sites.is_empty() {
+        return;
     }
+    let mut message = format!("close: {} task(s) still pending", sites.len());
+    for site in sites {
+        message.push_str(&format!("\n  task spawned at {site}"));
+    }
+    debug::report(format_args!("{message}"));
 }
 
 /// Registers async cleanup that the runner running the caller awaits when
@@ -203,11 +262,14 @@ async fn until(event: &Event, done: impl Fn() -> bool) {
 ///
 /// The cleanup runs in a copy of the caller's context. A cleanup that panics
 /// is counted in [`CloseReport::panicked`]; the others still run. All of them
-/// together get the runner's close timeout.
+/// together get the runner's close timeout. A cleanup registered while the
+/// runner closes still runs (or, past the timeout, is dropped); one
+/// registered after close has finished is dropped at once.
 ///
 /// # Panics
 ///
-/// Panics if called outside code that a [`Runner`](crate::Runner) is running.
+/// Panics if called outside code that a [`Runner`](crate::Runner) is running
+/// and outside a [`Runner::enter`](crate::Runner::enter) guard.
 ///
 /// # Examples
 ///
@@ -231,12 +293,20 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     let site = Location::caller();
-    current::with(|shared, _| {
-        let cleanup: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(cleanup);
-        let cleanup = TaskFuture::new(shared.clone(), context::current_vars(), None, site, cleanup);
-        shared.closing.cleanups().push(cleanup);
-    })
-    .unwrap_or_else(|| outside("runner::on_close"))
+    let Some((shared, _)) = local::current() else {
+        outside("runner::on_close")
+    };
+    let cleanup: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(cleanup);
+    let vars = context::current_vars();
+    let cleanup = Polled::new(shared.clone(), None, Label::Cleanup, site, vars, cleanup);
+    let mut cleanups = shared.closing.cleanups();
+    if shared.lifecycle.get() == State::Closed {
+        // Nothing will run it: drop it now, outside the lock.
+        drop(cleanups);
+        drop(cleanup);
+        return;
+    }
+    cleanups.push(cleanup);
 }
 
 /// Returns a future that resolves when the runner running the caller starts
@@ -247,7 +317,8 @@ where
 ///
 /// # Panics
 ///
-/// Panics if called outside code that a [`Runner`](crate::Runner) is running.
+/// Panics if called outside code that a [`Runner`](crate::Runner) is running
+/// and outside a [`Runner::enter`](crate::Runner::enter) guard.
 ///
 /// # Examples
 ///
@@ -273,12 +344,10 @@ where
 /// ```
 #[track_caller]
 pub fn closing() -> Closing {
-    let shared =
-        current::with(|shared, _| shared.clone()).unwrap_or_else(|| outside("runner::closing"));
-    Closing {
-        shared,
-        listener: None,
-    }
+    let Some((shared, _)) = local::current() else {
+        outside("runner::closing")
+    };
+    Closing { shared, key: None }
 }
 
 /// The future returned by [`closing`]: `Send + 'static`, so a spawned task
@@ -294,34 +363,42 @@ pub fn closing() -> Closing {
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct Closing {
     shared: Arc<Shared>,
-    /// Registered while waiting, so that close knows somebody listens.
-    listener: Option<EventListener>,
+    /// Its waker's slot among the waiters, while it waits.
+    key: Option<usize>,
 }
 
 impl Future for Closing {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        loop {
-            if self.shared.closing.is_closing() {
-                self.listener = None;
-                return Poll::Ready(());
-            }
-            match &mut self.listener {
-                None => self.listener = Some(self.shared.closing.event.listen()),
-                Some(listener) => {
-                    futures_lite::ready!(Pin::new(listener).poll(cx));
-                    self.listener = None;
-                }
-            }
+        let this = &mut *self;
+        let state = &this.shared.closing;
+        let mut waiters = state.waiters();
+        if state.is_started() {
+            this.key = None;
+            return Poll::Ready(());
+        }
+        match this.key.and_then(|key| waiters.get_mut(key)) {
+            Some(waker) => waker.clone_from(cx.waker()),
+            None => this.key = Some(waiters.insert(cx.waker().clone())),
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Closing {
+    fn drop(&mut self) {
+        if let Some(key) = self.key {
+            // Gone from the slab already if close began.
+            self.shared.closing.waiters().try_remove(key);
         }
     }
 }
 
-impl std::fmt::Debug for Closing {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Debug for Closing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Closing")
-            .field("closing", &self.shared.closing.is_closing())
+            .field("closing", &self.shared.closing.is_started())
             .finish()
     }
 }

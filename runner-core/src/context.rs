@@ -1,25 +1,32 @@
 //! Context variables: Python's `contextvars`, inherited the asyncio way.
 //!
-//! Each thread has a stack of entered contexts. Its top holds the values that
-//! [`ContextVar::get`] reads and [`ContextVar::set`] writes: the thread's own
-//! implicit context at the bottom (pushed on first write), a [`Context`] while
-//! [`Context::run`] or a run of the runner has it entered, and a task's own
-//! values while the task is polled. A task owns its values outright, so
-//! switching to them on every poll is a push and a pop, with no atomic
-//! operation; only a shared [`Context`] handle needs a lock, taken when it is
-//! entered and when it is left.
+//! Each thread has a stack of entered contexts (in `local`). Its top holds
+//! the values that [`ContextVar::get`] reads and [`ContextVar::set`] writes:
+//! the thread's own implicit context at the bottom (pushed on first write), a
+//! [`Context`] while [`Context::run`] or a run of the runner has it entered,
+//! and a task's own values while the task is polled. A task owns its values
+//! outright, so switching to them on every poll is a push and a pop, with no
+//! atomic operation; only a shared [`Context`] handle needs a lock, taken
+//! briefly when it is entered and when it is left.
+//!
+//! While a shared [`Context`] is entered, its handle keeps the values it had
+//! at entry, so another thread reading it ([`Context::get`], [`Context::copy`],
+//! a [`Runner::spawn`](crate::Runner::spawn)) sees that snapshot, never a
+//! half-made change and never a panic; the thread that entered it reads its
+//! live values. Leaving writes the values back.
 //!
 //! A context's values are a sorted copy-on-write `Arc<Vec<..>>` of `Arc`ed
 //! values: a snapshot is one reference-count increment, whatever the number
 //! of variables, and a `set` in a context nobody has copied writes in place.
 
 use std::any::Any;
-use std::cell::RefCell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::mem;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use crate::local;
 
 /// A stored value. `Arc` so that copying a context never clones a `T`.
 type Value = Arc<dyn Any + Send + Sync>;
@@ -30,14 +37,10 @@ static NEXT_VAR_ID: AtomicU64 = AtomicU64::new(1);
 /// Hands out context ids (for tokens); 0 means "not assigned yet".
 static NEXT_CONTEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-thread_local! {
-    /// The contexts entered on this thread, innermost last. Empty means the
-    /// thread's implicit context, with nothing set in it yet.
-    static STACK: RefCell<Vec<Frame>> = const { RefCell::new(Vec::new()) };
-}
-
-/// One entered context on a thread's stack.
-struct Frame {
+/// One entered context on a thread's stack (`local::Local::contexts`,
+/// innermost last; empty means the thread's implicit context, with nothing
+/// set in it yet).
+pub(crate) struct Frame {
     /// The shared [`Context`] this frame belongs to (its address), or 0 for a
     /// task's own values and the thread's implicit context.
     owner: usize,
@@ -97,12 +100,9 @@ impl Vars {
 
 /// A snapshot of the calling thread's current context, as a task starts with.
 pub(crate) fn current_vars() -> Vars {
-    STACK.with(|stack| {
-        stack
-            .borrow()
-            .last()
-            .map_or_else(Vars::default, |top| top.vars.copy())
-    })
+    local::try_with(|local| local.contexts.borrow().last().map(|top| top.vars.copy()))
+        .flatten()
+        .unwrap_or_default()
 }
 
 /// Runs `f` with `vars` as the current context, writing its changes back,
@@ -114,38 +114,42 @@ pub(crate) fn scope<R>(vars: &mut Vars, f: impl FnOnce() -> R) -> R {
     impl Drop for Leave<'_> {
         fn drop(&mut self) {
             // `try_with`: a task may be dropped while the thread's locals are torn down.
-            let _ = STACK.try_with(|stack| {
-                if let Some(frame) = stack.borrow_mut().pop() {
-                    *self.0 = frame.vars;
-                }
-            });
+            if let Some(Some(frame)) = local::try_with(|local| local.contexts.borrow_mut().pop()) {
+                *self.0 = frame.vars;
+            }
         }
     }
 
-    let entered = STACK.try_with(|stack| {
+    let entered = local::try_with(|local| {
         let vars = mem::take(&mut *vars);
-        stack.borrow_mut().push(Frame { owner: 0, vars });
+        local.contexts.borrow_mut().push(Frame { owner: 0, vars });
     });
     match entered {
-        Ok(()) => {
+        Some(()) => {
             let _leave = Leave(vars);
             f()
         }
         // The thread is going away: run without switching rather than not at all.
-        Err(_) => f(),
+        None => f(),
     }
 }
 
 /// Calls `f` with the current context's values, or `None` when nothing was
 /// ever set on this thread.
 fn with_current<R>(f: impl FnOnce(Option<&Vars>) -> R) -> R {
-    STACK.with(|stack| f(stack.borrow().last().map(|top| &top.vars)))
+    let mut f = Some(f);
+    let found = local::try_with(|local| {
+        let f = f.take().expect("called once");
+        f(local.contexts.borrow().last().map(|top| &top.vars))
+    });
+    // The thread is exiting and its contexts are gone: nothing is set.
+    found.unwrap_or_else(|| f.take().expect("not called yet")(None))
 }
 
 /// Calls `f` with the current context's values, for writing.
 fn with_current_mut<R>(f: impl FnOnce(&mut Vars) -> R) -> R {
-    STACK.with(|stack| {
-        let mut stack = stack.borrow_mut();
+    local::with(|local| {
+        let mut stack = local.contexts.borrow_mut();
         if stack.is_empty() {
             stack.push(Frame {
                 owner: 0,
@@ -428,16 +432,18 @@ pub struct Context {
 }
 
 /// The shared state behind a [`Context`] handle.
-///
-/// Entering holds the lock until the context is left (one lock and one
-/// unlock per entry) and moves the values onto the entering thread's stack.
-/// `entered` tells an entry apart from a brief read by another thread, which
-/// also holds the lock, for a moment: only the first makes a new entry panic.
 struct Inner {
-    /// The values while nobody has the context entered.
-    vars: Mutex<Vars>,
-    /// Set while some thread has the context entered (and holds `vars`).
-    entered: AtomicBool,
+    /// The values, and whether some thread has the context entered. The lock
+    /// is held only for a moment: to enter, to leave, to read.
+    slot: Mutex<Slot>,
+}
+
+struct Slot {
+    /// The values while nobody has the context entered; while somebody has,
+    /// the values as of entry (the entering thread has the live ones).
+    vars: Vars,
+    /// Whether some thread has the context entered.
+    entered: bool,
 }
 
 impl Context {
@@ -473,17 +479,18 @@ impl Context {
     pub(crate) fn from_vars(vars: Vars) -> Context {
         Context {
             inner: Arc::new(Inner {
-                vars: Mutex::new(vars),
-                entered: AtomicBool::new(false),
+                slot: Mutex::new(Slot {
+                    vars,
+                    entered: false,
+                }),
             }),
         }
     }
 
     /// Returns an independent snapshot of this context.
     ///
-    /// # Panics
-    ///
-    /// Panics if the context is entered on another thread right now.
+    /// While another thread has the context entered, the snapshot holds the
+    /// values the context had when that thread entered it.
     ///
     /// # Examples
     ///
@@ -502,11 +509,8 @@ impl Context {
     /// Returns the value stored for `var` in this context, or `None`.
     ///
     /// Defaults are never stored, so an unset variable gives `None` even if
-    /// it has a default.
-    ///
-    /// # Panics
-    ///
-    /// Panics if the context is entered on another thread right now.
+    /// it has a default. While another thread has the context entered, this
+    /// reads the values the context had when that thread entered it.
     ///
     /// # Examples
     ///
@@ -558,61 +562,56 @@ impl Context {
     /// Enters the context on this thread until the returned guard drops.
     #[track_caller]
     pub(crate) fn enter(&self) -> Entered<'_> {
-        let Some(mut guard) = self.lock() else {
-            panic!("cannot enter the context: it is already entered");
+        let vars = {
+            let mut slot = self.slot();
+            if slot.entered {
+                drop(slot);
+                panic!("cannot enter the context: it is already entered");
+            }
+            slot.entered = true;
+            // The copy keeps the identity: tokens of this context stay valid.
+            Vars {
+                id: slot.vars.id,
+                map: slot.vars.map.clone(),
+            }
         };
-        self.inner.entered.store(true, Ordering::Release);
-        let vars = mem::take(&mut *guard);
-        STACK.with(|stack| {
-            stack.borrow_mut().push(Frame {
-                owner: self.address(),
-                vars,
-            })
-        });
-        Entered {
-            guard,
-            context: self,
-        }
+        let owner = self.address();
+        local::with(|local| local.contexts.borrow_mut().push(Frame { owner, vars }));
+        Entered { context: self }
     }
 
-    /// Returns a snapshot of the values, wherever they are right now.
-    #[track_caller]
+    /// Returns a snapshot of the values (see [`get`](Self::get)).
     pub(crate) fn vars(&self) -> Vars {
         self.with_vars(Vars::copy)
     }
 
-    #[track_caller]
+    /// Calls `f` with the values: the live ones if this thread has the
+    /// context entered, else the ones in the handle.
     fn with_vars<R>(&self, f: impl FnOnce(&Vars) -> R) -> R {
-        if let Some(vars) = self.lock() {
-            return f(&vars);
+        let slot = self.slot();
+        if !slot.entered {
+            return f(&slot.vars);
         }
-        // Entered: the values are on the stack of the thread that entered it.
         let address = self.address();
-        let found = STACK.with(|stack| {
-            let stack = stack.borrow();
-            let frame = stack.iter().rev().find(|frame| frame.owner == address);
-            frame.map(|frame| f(&frame.vars))
+        let mut f = Some(f);
+        let live = local::try_with(|local| {
+            let stack = local.contexts.borrow();
+            let frame = stack.iter().rev().find(|frame| frame.owner == address)?;
+            Some(f.take().expect("called once")(&frame.vars))
         });
-        match found {
+        match live.flatten() {
             Some(result) => result,
-            None => panic!("cannot read the context: it is entered on another thread"),
+            // Entered on another thread: the values as of its entry.
+            None => f.take().expect("not called yet")(&slot.vars),
         }
     }
 
-    /// Locks the values, or returns `None` if the context is entered.
-    fn lock(&self) -> Option<MutexGuard<'_, Vars>> {
-        loop {
-            match self.inner.vars.try_lock() {
-                Ok(guard) => return Some(guard),
-                // A panic while entered cannot leave `Vars` half-written: recover it.
-                Err(TryLockError::Poisoned(poisoned)) => return Some(poisoned.into_inner()),
-                Err(TryLockError::WouldBlock) if self.inner.entered.load(Ordering::Acquire) => {
-                    return None
-                }
-                // Another thread reads it, or is entering it and about to say so.
-                Err(TryLockError::WouldBlock) => std::thread::yield_now(),
-            }
-        }
+    fn slot(&self) -> MutexGuard<'_, Slot> {
+        // Every update of a slot is a single assignment: recover from poisoning.
+        self.inner
+            .slot
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn address(&self) -> usize {
@@ -628,37 +627,37 @@ impl Default for Context {
 
 impl fmt::Debug for Context {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut out = f.debug_struct("Context");
-        match self.inner.vars.try_lock() {
-            Ok(vars) => out.field("len", &vars.len()),
-            Err(_) => out.field("entered", &true),
-        };
-        out.finish()
+        let slot = self.slot();
+        f.debug_struct("Context")
+            .field("len", &slot.vars.len())
+            .field("entered", &slot.entered)
+            .finish()
     }
 }
 
 /// Keeps a [`Context`] entered on this thread; leaving writes its values back.
 pub(crate) struct Entered<'a> {
-    /// Held for the whole entry: no other thread can enter meanwhile.
-    guard: MutexGuard<'a, Vars>,
     context: &'a Context,
 }
 
 impl Drop for Entered<'_> {
     fn drop(&mut self) {
-        let frame = STACK
-            .try_with(|stack| stack.borrow_mut().pop())
-            .ok()
-            .flatten();
+        let frame = local::try_with(|local| local.contexts.borrow_mut().pop()).flatten();
+        let mut slot = self.context.slot();
         if let Some(frame) = frame {
             debug_assert_eq!(
                 frame.owner,
                 self.context.address(),
                 "contexts left out of order"
             );
-            *self.guard = frame.vars;
+            // The values the entry replaced drop after the lock is released:
+            // their `Drop` may read this context.
+            let replaced = mem::replace(&mut slot.vars, frame.vars);
+            slot.entered = false;
+            drop(slot);
+            drop(replaced);
+            return;
         }
-        // Cleared before the guard unlocks, so no new entry sees a stale flag.
-        self.context.inner.entered.store(false, Ordering::Release);
+        slot.entered = false;
     }
 }

@@ -7,13 +7,10 @@
 
 use std::any::Any;
 use std::fmt;
-use std::future::Future;
 use std::panic::Location;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
-
-use pin_project_lite::pin_project;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
 /// Sends one report to `tracing` or, without a subscriber, to stderr.
 pub(crate) fn report(message: fmt::Arguments<'_>) {
@@ -45,39 +42,55 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
     }
 }
 
-pin_project! {
-    /// A run's own future, with each poll timed against the threshold.
-    pub(crate) struct Watched<F> {
-        #[pin]
-        future: F,
-        // Where `run` was called.
-        site: &'static Location<'static>,
-        threshold: Duration,
-    }
+/// The panics nobody observed, of one runner: `CloseReport::panicked`, and
+/// in debug mode their reports, kept until close.
+pub(crate) struct Panics {
+    count: AtomicUsize,
+    /// In debug mode, the reports that close will print; `None` once it has
+    /// (later ones are reported as they happen), and always without debug.
+    pending: Mutex<Option<Vec<String>>>,
+    debug: bool,
 }
 
-impl<F> Watched<F> {
-    pub(crate) fn new(
-        future: F,
-        site: &'static Location<'static>,
-        threshold: Duration,
-    ) -> Watched<F> {
-        Watched {
-            future,
-            site,
-            threshold,
+impl Panics {
+    pub(crate) fn new(debug: bool) -> Panics {
+        Panics {
+            count: AtomicUsize::new(0),
+            pending: Mutex::new(debug.then(Vec::new)),
+            debug,
         }
     }
-}
 
-impl<F: Future> Future for Watched<F> {
-    type Output = F::Output;
+    /// Counts a panic that nobody observed, in `what`; in debug mode, keeps
+    /// its report.
+    pub(crate) fn count(&self, what: fmt::Arguments<'_>, message: &str) {
+        // Relaxed: a counter, read by close after it has joined what counts.
+        self.count.fetch_add(1, Ordering::Relaxed);
+        if !self.debug {
+            return;
+        }
+        let line = format!("a panic nobody observed, in {what}: {message}");
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        match pending.as_mut() {
+            Some(pending) => pending.push(line),
+            None => report(format_args!("{line}")),
+        }
+    }
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.project();
-        let started = Instant::now();
-        let polled = this.future.poll(cx);
-        check_poll(started.elapsed(), *this.threshold, "future run", this.site);
-        polled
+    /// How many were counted.
+    pub(crate) fn total(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// Reports those kept so far; later ones are reported as they happen.
+    pub(crate) fn report_pending(&self) {
+        let pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        for message in pending.into_iter().flatten() {
+            report(format_args!("{message}"));
+        }
     }
 }

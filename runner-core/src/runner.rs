@@ -1,26 +1,31 @@
-//! [`Runner`]: one event loop for many top-level runs.
+//! [`Runner`]: one event loop for many top-level runs, and the owner of
+//! everything a started loop needs.
+//!
+//! A runner's lifecycle: *created* (no loop yet: `new` is cheap), then,
+//! from the first run, spawn or `enter`, *open*, *closing* and *closed*
+//! (see `shared::Lifecycle`, the one state every path reads).
 
 use std::cell::{Cell, OnceCell};
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
-use std::panic::{self, Location};
+use std::panic::{self, AssertUnwindSafe, Location};
 use std::pin::pin;
 use std::sync::Arc;
 use std::task::Waker;
-use std::thread::{self, JoinHandle};
-use std::time::Instant;
-
-use futures_lite::FutureExt;
+use std::time::{Duration, Instant};
 
 use crate::builder::{Builder, Config};
 use crate::close::{self, CloseReport};
 use crate::context::Context;
-use crate::current;
-use crate::debug::Watched;
-use crate::executor::Shared;
+use crate::handle::Handle;
 use crate::interrupt::{Interrupted, Sigint};
-use crate::task::Task;
+use crate::local;
+use crate::poll::Timed;
+use crate::scheduler::{self, Park, Scheduler, Workers};
+use crate::shared::Shared;
+use crate::task::{self, Task};
+use crate::time;
 
 /// One event loop that runs many futures, one after the other, from sync
 /// code: Python's `asyncio.Runner`.
@@ -50,10 +55,13 @@ use crate::task::Task;
 /// ```
 pub struct Runner {
     config: Config,
-    /// The context every run executes in.
-    context: Context,
+    /// The context every run executes in; taken by close, which releases it.
+    context: Option<Context>,
     /// The loop, once started; taken by close.
     started: OnceCell<Loop>,
+    /// When runs must stop, for `#[runner::test(timeout = ..)]`: counted
+    /// from `build`, in real time; `None` for never.
+    test_deadline: Option<Instant>,
     /// Tasks spawned with `spawn_local` belong to this thread.
     _not_send: PhantomData<*const ()>,
 }
@@ -63,12 +71,9 @@ struct Loop {
     shared: Arc<Shared>,
     /// Wakes the future of the current run.
     waker: Waker,
-    /// A second handle to `shared`, moved into the thread-local current
-    /// runner for each run and back (see `current::enter`).
+    /// A second handle to `shared`, moved into the thread's running runner
+    /// for each run and back (see `local::run`): a run pays no reference count.
     lent: Cell<Option<Arc<Shared>>>,
-    /// When runs must stop, for `#[runner::test(timeout = ..)]`.
-    deadline: Option<Instant>,
-    workers: Vec<JoinHandle<()>>,
 }
 
 impl Runner {
@@ -101,8 +106,9 @@ impl Runner {
 
     pub(crate) fn with_config(config: Config) -> Runner {
         Runner {
+            test_deadline: config.test_timeout.and_then(time::deadline_after),
             config,
-            context: Context::current(),
+            context: Some(Context::current()),
             started: OnceCell::new(),
             _not_send: PhantomData,
         }
@@ -134,8 +140,10 @@ impl Runner {
     /// ```
     #[track_caller]
     pub fn run<F: IntoFuture>(&self, future: F) -> F::Output {
-        self.run_with(&self.context, future.into_future())
-            .unwrap_or_else(unwind)
+        match self.run_with(self.own_context(), future) {
+            Ok(output) => output,
+            Err(interrupted) => unwind(interrupted),
+        }
     }
 
     /// Runs `future` like [`run`](Self::run), but returns `Err(Interrupted)`
@@ -163,7 +171,7 @@ impl Runner {
     /// ```
     #[track_caller]
     pub fn try_run<F: IntoFuture>(&self, future: F) -> Result<F::Output, Interrupted> {
-        self.run_with(&self.context, future.into_future())
+        self.run_with(self.own_context(), future)
     }
 
     /// Runs `future` like [`run`](Self::run), in `context` instead of the
@@ -186,41 +194,64 @@ impl Runner {
     /// ```
     #[track_caller]
     pub fn run_in<F: IntoFuture>(&self, context: &Context, future: F) -> F::Output {
-        self.run_with(context, future.into_future())
-            .unwrap_or_else(unwind)
+        match self.run_with(context, future) {
+            Ok(output) => output,
+            Err(interrupted) => unwind(interrupted),
+        }
     }
 
     #[track_caller]
-    fn run_with<F: Future>(&self, context: &Context, future: F) -> Result<F::Output, Interrupted> {
-        // The running-loop check comes first: before the loop starts, it is
-        // its own step; after, entering the current runner makes it.
+    fn run_with<F: IntoFuture>(
+        &self,
+        context: &Context,
+        future: F,
+    ) -> Result<F::Output, Interrupted> {
+        // The running-loop check comes first, before any side effect: before
+        // the loop starts, it is its own step; after, `local::run` makes it.
         let started = match self.started.get() {
             Some(started) => started,
             None => {
-                current::assert_not_running();
+                local::assert_not_running();
                 self.start()
             }
         };
-        let _current = current::enter_run(&started.lent);
+        let site = Location::caller();
+        let _running = local::run(&started.lent);
         let _entered = context.enter();
-        let future = pin!(future);
+        let future = pin!(Timed::new(
+            future.into_future(),
+            site,
+            started.shared.slow_poll
+        ));
         // Declared after the future, so SIGINT is back to its default before
         // the future drops: a Ctrl-C in its `Drop` then ends the process.
         let sigint = Sigint::for_this_thread();
         let _armed = sigint.map(Sigint::arm);
-        // Debug mode times the run's polls; a test timeout bounds the run.
-        let site = Location::caller();
-        let watched = |future| Watched::new(future, site, self.config.slow_poll_threshold);
-        match (self.config.debug, started.deadline) {
-            (false, None) => started.shared.block_on(&started.waker, future, sigint),
-            (true, None) => started
-                .shared
-                .block_on(&started.waker, pin!(watched(future)), sigint),
-            (false, Some(deadline)) => started.run_until(deadline, future, sigint, &self.config),
-            (true, Some(deadline)) => {
-                started.run_until(deadline, pin!(watched(future)), sigint, &self.config)
-            }
+        let shared = &started.shared;
+        let Some(deadline) = self.test_deadline else {
+            return scheduler::block_on(shared, &started.waker, future, sigint, Park::Reactor);
+        };
+        // A test's timeout bounds every run, in real time.
+        let bounded = pin!(time::until(Some(deadline), future));
+        match scheduler::block_on(shared, &started.waker, bounded, sigint, Park::Reactor)? {
+            Some(output) => Ok(output),
+            None => self.timed_out(started, site),
         }
+    }
+
+    /// The panic of a run that went past the test's timeout.
+    #[track_caller]
+    fn timed_out(&self, started: &Loop, site: &Location<'_>) -> ! {
+        let timeout = self.config.test_timeout.unwrap_or(Duration::MAX);
+        let sites = started.shared.registry.sites();
+        let mut message = format!(
+            "timed out after {timeout:?}, in the run at {site}; {} task(s) still pending",
+            sites.len()
+        );
+        for site in sites {
+            message.push_str(&format!("\n  task spawned at {site}"));
+        }
+        panic!("{message}");
     }
 
     /// Spawns a `Send` task onto this runner.
@@ -243,7 +274,12 @@ impl Runner {
         F::Output: Send + 'static,
     {
         let site = Location::caller();
-        self.start().shared.spawn(self.context.vars(), site, future)
+        task::spawn_on(
+            &self.start().shared,
+            self.own_context().vars(),
+            site,
+            future,
+        )
     }
 
     /// Spawns a task that need not be `Send`; it runs on this runner's thread.
@@ -265,9 +301,8 @@ impl Runner {
         F::Output: 'static,
     {
         let site = Location::caller();
-        self.start()
-            .shared
-            .spawn_local(self.context.vars(), site, future)
+        let vars = self.own_context().vars();
+        task::spawn_local_on(&self.start().shared, vars, site, future)
     }
 
     /// Enters this runner on the calling thread until the guard drops, so
@@ -289,10 +324,30 @@ impl Runner {
     /// assert_eq!(runner.run(task), 42);
     /// ```
     pub fn enter(&self) -> EnterGuard<'_> {
-        current::push_entered(self.start().shared.clone());
         EnterGuard {
+            _entered: local::enter(self.start().shared.clone()),
             _runner: PhantomData,
         }
+    }
+
+    /// Returns a [`Handle`] for other threads to spawn onto this runner and
+    /// to run futures beside it.
+    ///
+    /// A handle does not keep the runner open: once the runner closes, the
+    /// handle's calls return [`Closed`](crate::Closed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let runner = runner::Runner::new();
+    /// let handle = runner.handle();
+    /// let task = std::thread::spawn(move || handle.spawn(async { 1 }).unwrap())
+    ///     .join()
+    ///     .unwrap();
+    /// assert_eq!(runner.run(task), 1);
+    /// ```
+    pub fn handle(&self) -> Handle {
+        Handle::new(self.start().shared.clone())
     }
 
     /// Returns a handle to the context that [`run`](Self::run) uses.
@@ -311,7 +366,13 @@ impl Runner {
     /// assert_eq!(runner.run(async { STEP.get() }), Some(1));
     /// ```
     pub fn context(&self) -> Context {
-        self.context.clone()
+        self.own_context().clone()
+    }
+
+    fn own_context(&self) -> &Context {
+        self.context
+            .as_ref()
+            .expect("a runner has its context until it closes")
     }
 
     /// Returns whether debug mode is on.
@@ -353,17 +414,26 @@ impl Runner {
         self.started.get_or_init(|| Loop::start(&self.config))
     }
 
-    /// Closes the loop if it was started; a second call finds nothing to do.
+    /// Closes the loop if it was started, then releases the context; a
+    /// second call finds nothing to do.
     fn shut_down(&mut self) -> CloseReport {
-        let Some(started) = self.started.take() else {
+        let Some(context) = self.context.take() else {
             return CloseReport::default();
         };
-        let _current = current::enter(&started.lent);
+        let Some(started) = self.started.take() else {
+            // Nothing ran: only the context to release, whose values' `Drop`
+            // may panic like anywhere in close.
+            let released = panic::catch_unwind(AssertUnwindSafe(|| drop(context)));
+            return CloseReport {
+                panicked: usize::from(released.is_err()),
+                ..CloseReport::default()
+            };
+        };
         close::close(
             &started.shared,
             &started.waker,
             self.config.close_timeout,
-            started.workers,
+            context,
         )
     }
 }
@@ -371,53 +441,12 @@ impl Runner {
 impl Loop {
     fn start(config: &Config) -> Loop {
         let shared = Arc::new(Shared::new(config));
-        let workers = (0..config.worker_threads)
-            .map(|index| {
-                let shared = shared.clone();
-                thread::Builder::new()
-                    .name(format!("runner-worker-{index}"))
-                    .spawn(move || shared.work())
-                    .unwrap_or_else(|error| {
-                        panic!("failed to start a runner worker thread: {error}")
-                    })
-            })
-            .collect();
+        Workers::start(&shared);
         Loop {
-            waker: shared.main_waker(),
+            waker: Scheduler::main_waker(&shared),
             lent: Cell::new(Some(shared.clone())),
-            deadline: config.test_timeout.map(|timeout| Instant::now() + timeout),
             shared,
-            workers,
         }
-    }
-
-    /// Runs `future` like `block_on`, but panics once `deadline` passes,
-    /// listing the pending tasks.
-    fn run_until<T>(
-        &self,
-        deadline: Instant,
-        future: std::pin::Pin<&mut impl Future<Output = T>>,
-        sigint: Option<&Sigint>,
-        config: &Config,
-    ) -> Result<T, Interrupted> {
-        let expired = async {
-            async_io::Timer::at(deadline).await;
-            None
-        };
-        let future = pin!(async { Some(future.await) }.or(expired));
-        if let Some(output) = self.shared.block_on(&self.waker, future, sigint)? {
-            return Ok(output);
-        }
-        let sites = self.shared.pending_sites();
-        let mut message = format!(
-            "timed out after {:?}; {} task(s) still pending",
-            config.test_timeout.unwrap_or_default(),
-            sites.len()
-        );
-        for site in sites {
-            message.push_str(&format!("\n  task spawned at {site}"));
-        }
-        panic!("{message}");
     }
 }
 
@@ -439,14 +468,10 @@ fn unwind<T>(interrupted: Interrupted) -> T {
 /// ```
 #[must_use = "the runner stays entered only while the guard lives"]
 pub struct EnterGuard<'a> {
+    /// Leaves the runner when dropped.
+    _entered: local::EnterGuard,
     /// Borrows the runner, and stays on this thread (`!Send`).
     _runner: PhantomData<&'a Runner>,
-}
-
-impl Drop for EnterGuard<'_> {
-    fn drop(&mut self) {
-        current::pop_entered();
-    }
 }
 
 impl fmt::Debug for EnterGuard<'_> {
@@ -476,6 +501,7 @@ impl fmt::Debug for Runner {
             .field("close_timeout", &self.config.close_timeout)
             .field("slow_poll_threshold", &self.config.slow_poll_threshold)
             .field("started", &self.started.get().is_some())
+            .field("closed", &self.context.is_none())
             .finish_non_exhaustive()
     }
 }

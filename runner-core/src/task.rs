@@ -1,190 +1,102 @@
-//! Tasks: [`Task`], [`spawn`], [`spawn_local`], and the wrapper every task
-//! future runs in.
+//! Tasks: [`Task`], [`spawn`], [`spawn_local`], and how a task is made.
+//!
+//! A task is a [`Polled`] future (context switch, panic capture, timing)
+//! inside an async-task allocation whose schedule function hands it to the
+//! runner's scheduler, entered in the runner's registry so that close can
+//! cancel it.
 
-use std::any::Any;
 use std::fmt;
 use std::future::Future;
-use std::panic::{self, AssertUnwindSafe, Location};
+use std::panic::Location;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
-use pin_project_lite::pin_project;
+use async_task::Runnable;
 
 use crate::context::{self, Vars};
-use crate::current;
-use crate::debug;
-use crate::executor::Shared;
+use crate::handle::Closed;
+use crate::local;
+use crate::poll::{Label, Outcome, Polled};
+use crate::registry::{Admission, Submitter};
+use crate::shared::Shared;
 
-/// What a task's future produced: its output, or the panic it raised.
-pub(crate) type Outcome<T> = Result<T, CaughtPanic>;
-
-/// A panic caught in a task or a blocking job, on its way to whoever awaits
-/// it. Dropped without being resumed, it counts as unobserved.
-pub(crate) struct CaughtPanic {
-    /// Taken when resumed.
-    payload: Option<Box<dyn Any + Send>>,
-    /// The runner that counts it if nobody observes it; taken once counted.
-    shared: Option<Arc<Shared>>,
-    /// Where the task or job that panicked was spawned.
+/// Spawns a `Send` task onto `shared` that starts with `vars` as its context.
+pub(crate) fn spawn_on<F>(
+    shared: &Arc<Shared>,
+    vars: Vars,
     site: &'static Location<'static>,
+    future: F,
+) -> Task<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    submit(shared, Submitter::Inside, vars, site, future)
+        .unwrap_or_else(|Closed| unreachable!("code the runner runs is never refused"))
 }
 
-impl CaughtPanic {
-    pub(crate) fn new(
-        payload: Box<dyn Any + Send>,
-        shared: Option<Arc<Shared>>,
-        site: &'static Location<'static>,
-    ) -> CaughtPanic {
-        let mut caught = CaughtPanic {
-            payload: Some(payload),
-            shared,
-            site,
-        };
-        // A panic during close has no one left to observe it: count it now.
-        if caught
-            .shared
-            .as_ref()
-            .is_some_and(|shared| shared.closing.is_closing())
-        {
-            caught.count();
-        }
-        caught
-    }
-
-    /// Resumes the panic in the caller, with its original payload.
-    pub(crate) fn resume(mut self) -> ! {
-        let payload = self
-            .payload
-            .take()
-            .expect("only `resume` takes the payload");
-        panic::resume_unwind(payload)
-    }
-
-    fn count(&mut self) {
-        if let (Some(shared), Some(payload)) = (self.shared.take(), &self.payload) {
-            shared.count_unobserved(self.site, debug::panic_message(&**payload));
-        }
-    }
+/// Spawns a `Send` task onto `shared` for `submitter`, or refuses it.
+pub(crate) fn submit<F>(
+    shared: &Arc<Shared>,
+    submitter: Submitter,
+    vars: Vars,
+    site: &'static Location<'static>,
+    future: F,
+) -> Result<Task<F::Output>, Closed>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    register(shared, submitter, site, |key| {
+        let polled = Polled::new(shared.clone(), key, Label::Task, site, vars, future);
+        let owner = shared.clone();
+        async_task::spawn(polled, move |runnable| {
+            owner.scheduler.schedule_global(runnable)
+        })
+    })
 }
 
-impl Drop for CaughtPanic {
-    fn drop(&mut self) {
-        // Resumed (no payload) or counted already (no runner): nothing to do.
-        self.count();
-    }
+/// Spawns a task onto `shared` that only the runner's thread may poll.
+pub(crate) fn spawn_local_on<F>(
+    shared: &Arc<Shared>,
+    vars: Vars,
+    site: &'static Location<'static>,
+    future: F,
+) -> Task<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    register(shared, Submitter::Inside, site, |key| {
+        let polled = Polled::new(shared.clone(), key, Label::Task, site, vars, future);
+        let owner = shared.clone();
+        async_task::spawn_local(polled, move |runnable| {
+            owner.scheduler.schedule_local(runnable)
+        })
+    })
+    .unwrap_or_else(|Closed| unreachable!("code the runner runs is never refused"))
 }
 
-pin_project! {
-    /// A task's future, in the task's own context.
-    ///
-    /// Every poll enters the task's context and catches panics; the future is
-    /// dropped inside the context too, as soon as it completes or when the
-    /// task is cancelled, and the task then leaves the runner's registry.
-    pub(crate) struct TaskFuture<F> {
-        // The runner the task belongs to.
-        shared: Arc<Shared>,
-        // The task's context: its own values, switched in on every poll.
-        vars: Vars,
-        // Its slot in the runner's registry of pending tasks, if it has one.
-        key: Option<usize>,
-        // Where it was spawned, for debug reports.
-        site: &'static Location<'static>,
-        // `None` once completed.
-        #[pin]
-        future: Option<F>,
-    }
-
-    impl<F> PinnedDrop for TaskFuture<F> {
-        fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
-            if this.future.is_some() {
-                if this.shared.draining.load(Ordering::Acquire) {
-                    this.shared.dropped.fetch_add(1, Ordering::Relaxed);
-                }
-                drop_in(this.vars, this.future, this.shared, this.site);
-            }
-            if let Some(key) = this.key.take() {
-                this.shared.unregister(key);
-            }
-        }
-    }
-}
-
-impl<F: Future> TaskFuture<F> {
-    pub(crate) fn new(
-        shared: Arc<Shared>,
-        vars: Vars,
-        key: Option<usize>,
-        site: &'static Location<'static>,
-        future: F,
-    ) -> TaskFuture<F> {
-        TaskFuture {
-            shared,
-            vars,
-            key,
-            site,
-            future: Some(future),
-        }
-    }
-}
-
-impl<F: Future> Future for TaskFuture<F> {
-    type Output = Outcome<F::Output>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let mut slot = this.future;
-        // Debug mode times every poll; otherwise this costs one branch.
-        let started = this.shared.debug.then(Instant::now);
-        let (polled, dropped) = context::scope(this.vars, || {
-            let Some(future) = slot.as_mut().as_pin_mut() else {
-                unreachable!("async-task never polls a completed future");
-            };
-            let polled = panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx)));
-            // A finished future drops now, within the same context switch,
-            // rather than whenever the task's allocation goes.
-            let dropped = match polled {
-                Ok(Poll::Pending) => Ok(()),
-                _ => panic::catch_unwind(AssertUnwindSafe(|| slot.set(None))),
-            };
-            (polled, dropped)
-        });
-        if let Some(started) = started {
-            let threshold = this.shared.slow_poll_threshold;
-            debug::check_poll(started.elapsed(), threshold, "task spawned", this.site);
-        }
-        if let Err(payload) = dropped {
-            this.shared
-                .count_unobserved(this.site, debug::panic_message(&*payload));
-        }
-        match polled {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
-            Err(payload) => Poll::Ready(Err(CaughtPanic::new(
-                payload,
-                Some(this.shared.clone()),
-                this.site,
-            ))),
-        }
-    }
-}
-
-/// Drops a task's future inside the task's context; a panic in its `Drop`
-/// counts as unobserved.
-fn drop_in<F>(
-    vars: &mut Vars,
-    mut future: Pin<&mut Option<F>>,
+/// Creates a task with `spawn`, enters it in the registry and schedules it;
+/// on a closed runner, cancels it at once.
+fn register<T>(
     shared: &Shared,
-    site: &Location<'_>,
-) {
-    let dropped = context::scope(vars, || {
-        panic::catch_unwind(AssertUnwindSafe(|| future.set(None)))
-    });
-    if let Err(payload) = dropped {
-        shared.count_unobserved(site, debug::panic_message(&*payload));
+    submitter: Submitter,
+    site: &'static Location<'static>,
+    spawn: impl FnOnce(Option<usize>) -> (Runnable, async_task::Task<Outcome<T>>),
+) -> Result<Task<T>, Closed> {
+    match shared
+        .registry
+        .register(&shared.lifecycle, submitter, site, spawn)
+    {
+        Admission::Open(task) => Ok(Task::new(task.fallible())),
+        Admission::Closed(runnable, task) => {
+            // Dropping the runnable drops the future, in its context.
+            drop(runnable);
+            Ok(Task::new(task.fallible()))
+        }
+        Admission::Refused => Err(Closed),
     }
 }
 
@@ -194,6 +106,11 @@ fn drop_in<F>(
 /// task's context); [`detach`](Self::detach) lets it run on its own instead.
 /// Awaiting a task that panicked resumes that panic, with its original
 /// payload. `Task<T>` is `Send` when `T` is.
+///
+/// The waker of whoever awaits a task is woken inside async-task's
+/// abort-on-panic guard, so a waker that panics when woken aborts the
+/// process. Wakers made by runner (and by any executor worth the name) never
+/// panic; a hand-made waker polling a `Task` must not either.
 ///
 /// # Examples
 ///
@@ -251,7 +168,7 @@ impl<T> Task<T> {
     /// ```
     pub async fn cancel(self) -> Option<T> {
         match self.inner.cancel().await? {
-            Ok(output) => Some(output),
+            Ok(output) => Some(output.into_inner()),
             Err(caught) => caught.resume(),
         }
     }
@@ -278,7 +195,7 @@ impl<T> Future for Task<T> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
         match Pin::new(&mut self.inner).poll(cx) {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(Ok(output))) => Poll::Ready(output),
+            Poll::Ready(Some(Ok(output))) => Poll::Ready(output.into_inner()),
             Poll::Ready(Some(Err(caught))) => caught.resume(),
             Poll::Ready(None) => {
                 panic!("the task was cancelled: its runner closed before it finished")
@@ -302,7 +219,8 @@ impl<T> fmt::Debug for Task<T> {
 ///
 /// # Panics
 ///
-/// Panics if called outside code that a [`Runner`](crate::Runner) is running.
+/// Panics if called outside code that a [`Runner`](crate::Runner) is running
+/// and outside a [`Runner::enter`](crate::Runner::enter) guard.
 ///
 /// # Examples
 ///
@@ -321,8 +239,10 @@ where
     F::Output: Send + 'static,
 {
     let site = Location::caller();
-    current::with(|shared, _| shared.spawn(context::current_vars(), site, future))
-        .unwrap_or_else(|| outside("runner::spawn"))
+    let Some((shared, _)) = local::current() else {
+        outside("runner::spawn")
+    };
+    spawn_on(&shared, context::current_vars(), site, future)
 }
 
 /// Spawns a task that need not be `Send` onto the runner that is running
@@ -352,19 +272,20 @@ where
     F::Output: 'static,
 {
     let site = Location::caller();
-    current::with(|shared, on_worker| {
-        if on_worker {
-            panic!(
-                "`runner::spawn_local` cannot be called on a worker thread; use `runner::spawn`"
-            );
-        }
-        shared.spawn_local(context::current_vars(), site, future)
-    })
-    .unwrap_or_else(|| outside("runner::spawn_local"))
+    let Some((shared, on_worker)) = local::current() else {
+        outside("runner::spawn_local")
+    };
+    if on_worker {
+        panic!("`runner::spawn_local` cannot be called on a worker thread; use `runner::spawn`");
+    }
+    spawn_local_on(&shared, context::current_vars(), site, future)
 }
 
-/// The panic of a function that needs a running runner, called outside one.
+/// The panic of a function that needs a runner, called outside one.
 #[track_caller]
 pub(crate) fn outside(function: &str) -> ! {
-    panic!("`{function}` must be called from code that a `runner::Runner` is running")
+    panic!(
+        "`{function}` must be called from code that a `runner::Runner` is running, or while \
+         one is entered with `Runner::enter`"
+    )
 }

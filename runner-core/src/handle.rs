@@ -1,0 +1,233 @@
+//! [`Handle`]: reaching a runner from other threads; [`Closed`]; and
+//! [`shared`], the process-wide runner.
+//!
+//! A handle shares the runner's `Shared` but not its ownership: the runner
+//! still closes when its `Runner` is closed or dropped, and from then on
+//! every submission through a handle gets [`Closed`]. Whether a spawn lands
+//! is decided under the registry's lock, which close also takes to move the
+//! lifecycle on, so a spawn either lands before close begins (and close
+//! cancels it like any task) or is refused: never lost, never hanging.
+
+use std::error::Error;
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::panic::Location;
+use std::pin::pin;
+use std::sync::{Arc, OnceLock};
+use std::thread;
+
+use crate::context;
+use crate::local;
+use crate::registry::Submitter;
+use crate::scheduler;
+use crate::shared::Shared;
+use crate::task::{self, outside, Task};
+use crate::Runner;
+
+/// A handle to a [`Runner`] for other threads: `Send + Sync + Clone`.
+///
+/// Made by [`Runner::handle`] or, inside code a runner runs, [`handle`]. It
+/// does not keep the runner open: once the runner closes, or while it is
+/// closing, [`spawn`](Self::spawn) and [`block_on`](Self::block_on) return
+/// `Err(Closed)`.
+///
+/// # Examples
+///
+/// ```
+/// let runner = runner::Runner::builder().worker_threads(1).build();
+/// let handle = runner.handle();
+/// let answer = std::thread::spawn(move || {
+///     let task = handle.spawn(async { 20 }).unwrap();
+///     handle.block_on(async { task.await + 22 }).unwrap()
+/// })
+/// .join()
+/// .unwrap();
+/// assert_eq!(answer, 42);
+/// ```
+#[derive(Clone)]
+pub struct Handle {
+    shared: Arc<Shared>,
+}
+
+impl Handle {
+    pub(crate) fn new(shared: Arc<Shared>) -> Handle {
+        Handle { shared }
+    }
+
+    /// Spawns a `Send` task onto the runner, from any thread.
+    ///
+    /// The task starts with a copy of the caller's current context and makes
+    /// progress whenever the runner's loop runs: in its runs, on its worker
+    /// threads, or on a thread inside [`block_on`](Self::block_on).
+    ///
+    /// # Errors
+    ///
+    /// [`Closed`] if the runner has closed or begun to; the future is
+    /// dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let runner = runner::Runner::new();
+    /// let handle = runner.handle();
+    /// let task = std::thread::spawn(move || handle.spawn(async { 7 }).unwrap())
+    ///     .join()
+    ///     .unwrap();
+    /// assert_eq!(runner.run(task), 7);
+    /// ```
+    #[track_caller]
+    pub fn spawn<F>(&self, future: F) -> Result<Task<F::Output>, Closed>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let site = Location::caller();
+        let vars = context::current_vars();
+        task::submit(&self.shared, Submitter::Handle, vars, site, future)
+    }
+
+    /// Runs `future` to completion on the calling thread, which meanwhile
+    /// runs the runner's `Send` tasks, as a worker would.
+    ///
+    /// `future` need not be `Send` or `'static`. It runs in the caller's
+    /// current context, and what it sets stays there, as for an awaited
+    /// future. Inside it, [`spawn`](crate::spawn) and [`on_close`](crate::on_close)
+    /// reach the runner.
+    ///
+    /// # Errors
+    ///
+    /// [`Closed`] if the runner has closed or begun to, or closes before
+    /// `future` completes; `future` is then dropped.
+    ///
+    /// # Panics
+    ///
+    /// With a message containing `cannot be called from a running event
+    /// loop` if a runner is running on this thread, before doing anything
+    /// else. A panic in `future` comes out of `block_on` with its payload.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let runner = runner::Runner::new();
+    /// let handle = runner.handle();
+    /// let text = String::from("borrowed, not sent");
+    /// let len = std::thread::scope(|scope| {
+    ///     scope
+    ///         .spawn(|| handle.block_on(async { text.len() }).unwrap())
+    ///         .join()
+    ///         .unwrap()
+    /// });
+    /// assert_eq!(len, 18);
+    /// ```
+    #[track_caller]
+    pub fn block_on<F: IntoFuture>(&self, future: F) -> Result<F::Output, Closed> {
+        local::assert_not_running();
+        let future = pin!(future.into_future());
+        scheduler::help(&self.shared, future).ok_or(Closed)
+    }
+
+    /// Returns whether the runner has closed, or begun to.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let runner = runner::Runner::new();
+    /// let handle = runner.handle();
+    /// assert!(!handle.is_closed());
+    /// runner.close();
+    /// assert!(handle.is_closed());
+    /// assert_eq!(handle.spawn(async {}).unwrap_err(), runner::Closed);
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        !self.shared.lifecycle.is_open()
+    }
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle")
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+/// Returns a [`Handle`] to the runner running the caller, or entered on
+/// this thread.
+///
+/// # Panics
+///
+/// Panics if called outside code that a [`Runner`] is running and outside a
+/// [`Runner::enter`] guard.
+///
+/// # Examples
+///
+/// ```
+/// let runner = runner::Runner::new();
+/// let handle = runner.run(async { runner::handle() });
+/// assert!(!handle.is_closed());
+/// ```
+#[track_caller]
+pub fn handle() -> Handle {
+    let Some((shared, _)) = local::current() else {
+        outside("runner::handle")
+    };
+    Handle::new(shared)
+}
+
+/// The error of a [`Handle`] whose runner has closed, or begun to.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(runner::Closed.to_string(), "the runner has closed");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Closed;
+
+impl fmt::Display for Closed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the runner has closed")
+    }
+}
+
+impl Error for Closed {}
+
+/// Returns the handle of one runner for the whole process, for state that
+/// outlives a test or a call: servers, pools, clients.
+///
+/// The runner is created on first use and runs on a thread of its own
+/// (`runner-shared`), so its tasks always progress, whether or not anyone is
+/// inside [`Handle::block_on`]. It is never closed: statics are never
+/// dropped, so at process exit its tasks are simply abandoned, with no
+/// close sequence and no `on_close` cleanups. It has no worker threads of
+/// its own; threads inside `block_on` help run its tasks.
+///
+/// # Panics
+///
+/// If the OS refuses to start its thread.
+///
+/// # Examples
+///
+/// ```
+/// let port = runner::shared().block_on(async { 8080 }).unwrap();
+/// let task = runner::shared().spawn(async move { port + 1 }).unwrap();
+/// assert_eq!(runner::shared().block_on(task).unwrap(), 8081);
+/// ```
+pub fn shared() -> &'static Handle {
+    static SHARED: OnceLock<Handle> = OnceLock::new();
+    SHARED.get_or_init(|| {
+        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+        thread::Builder::new()
+            .name("runner-shared".into())
+            .spawn(move || {
+                let runner = Runner::new();
+                // The receiver waits for this; it cannot be gone.
+                let _ = sender.send(runner.handle());
+                runner.run(std::future::pending::<()>());
+            })
+            .unwrap_or_else(|error| panic!("failed to start the shared runner's thread: {error}"));
+        receiver
+            .recv()
+            .expect("the shared runner's thread sends its handle first")
+    })
+}

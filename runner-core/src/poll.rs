@@ -1,0 +1,328 @@
+//! The one wrapper every poll of a task or a cleanup goes through, and the
+//! timing of a run's own future.
+//!
+//! [`Polled`] owns everything a task owns (its future, its context values)
+//! and gives back an [`Output`] guard for what it produced. Each poll:
+//!
+//! 1. switches to the task's own context, and back;
+//! 2. catches a panic of the poll, to be resumed in whoever awaits the task;
+//! 3. in debug mode, times the poll and reports a slow one with its label
+//!    ("task spawned at", "cleanup registered at") and site.
+//!
+//! Whatever can panic while being dropped is dropped here, inside
+//! `catch_unwind`, never by async-task: async-task drops a task's future, a
+//! detached task's output, and the task's allocation inside an
+//! abort-on-panic guard. So the future drops in its context as soon as it
+//! finishes or is cancelled, its context values drop right after, and the
+//! output is wrapped in [`Output`], whose `Drop` catches. A panic caught in a
+//! drop is counted in `CloseReport::panicked`.
+//!
+//! What cannot be caught: async-task wakes the waker of whoever awaits a
+//! [`Task`](crate::Task) inside its abort guard, so a waker that panics when
+//! woken aborts the process. Wakers made by runner never panic; a hand-made
+//! waker polling a `Task` must not either.
+
+use std::any::Any;
+use std::future::Future;
+use std::mem;
+use std::panic::{self, AssertUnwindSafe, Location};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use pin_project_lite::pin_project;
+
+use crate::context::{self, Vars};
+use crate::debug;
+use crate::local;
+use crate::shared::Shared;
+
+/// What a task's future produced: its output, or the panic it raised.
+pub(crate) type Outcome<T> = Result<Output<T>, CaughtPanic>;
+
+/// What a polled future is, for reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Label {
+    /// A spawned task.
+    Task,
+    /// An `on_close` cleanup.
+    Cleanup,
+}
+
+impl Label {
+    fn describe(self) -> &'static str {
+        match self {
+            Label::Task => "task spawned",
+            Label::Cleanup => "cleanup registered",
+        }
+    }
+}
+
+pin_project! {
+    /// A task's or a cleanup's future, in its own context.
+    pub(crate) struct Polled<F> {
+        // The runner it belongs to.
+        shared: Arc<Shared>,
+        // Its slot in the runner's registry of pending tasks, if it has one.
+        key: Option<usize>,
+        label: Label,
+        // Where it was spawned or registered.
+        site: &'static Location<'static>,
+        // Its context: its own values, switched in on every poll.
+        vars: Vars,
+        // `None` once finished.
+        #[pin]
+        future: Option<F>,
+    }
+
+    impl<F> PinnedDrop for Polled<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            let unfinished = this.future.is_some();
+            if unfinished {
+                drop_future(this.vars, this.future, this.shared, *this.label, this.site);
+            }
+            release(this.vars, this.shared, *this.label, this.site);
+            if let Some(key) = this.key.take() {
+                let dropped = unfinished && !this.shared.lifecycle.is_open();
+                this.shared.registry.unregister(key, dropped);
+            }
+        }
+    }
+}
+
+impl<F: Future> Polled<F> {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        key: Option<usize>,
+        label: Label,
+        site: &'static Location<'static>,
+        vars: Vars,
+        future: F,
+    ) -> Polled<F> {
+        Polled {
+            shared,
+            key,
+            label,
+            site,
+            vars,
+            future: Some(future),
+        }
+    }
+}
+
+impl<F: Future> Future for Polled<F> {
+    type Output = Outcome<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let (shared, label, site) = (&**this.shared, *this.label, *this.site);
+        let mut slot = this.future;
+        let polled = timed(shared.slow_poll, label.describe(), site, || {
+            context::scope(this.vars, || {
+                let Some(future) = slot.as_mut().as_pin_mut() else {
+                    unreachable!("a finished future is never polled again");
+                };
+                let polled = panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx)));
+                if !matches!(polled, Ok(Poll::Pending)) {
+                    // Finished: the future drops now, within the same context
+                    // switch, rather than whenever the allocation goes.
+                    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| slot.set(None))) {
+                        count(shared, label, site, &*payload);
+                    }
+                }
+                polled
+            })
+        });
+        let outcome = match polled {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(output)) => Ok(Output::new(output, site)),
+            Err(payload) => Err(CaughtPanic::new(payload, Some(this.shared.clone()), site)),
+        };
+        release(this.vars, shared, label, site);
+        Poll::Ready(outcome)
+    }
+}
+
+/// Drops an unfinished future inside its context; a panic there is counted.
+fn drop_future<F>(
+    vars: &mut Vars,
+    mut future: Pin<&mut Option<F>>,
+    shared: &Shared,
+    label: Label,
+    site: &'static Location<'static>,
+) {
+    let dropped = context::scope(vars, || {
+        panic::catch_unwind(AssertUnwindSafe(|| future.set(None)))
+    });
+    if let Err(payload) = dropped {
+        count(shared, label, site, &*payload);
+    }
+}
+
+/// Drops a finished task's context values; a panic there is counted.
+fn release(vars: &mut Vars, shared: &Shared, label: Label, site: &'static Location<'static>) {
+    let vars = mem::take(vars);
+    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| drop(vars))) {
+        count(shared, label, site, &*payload);
+    }
+}
+
+fn count(shared: &Shared, label: Label, site: &Location<'_>, payload: &(dyn Any + Send)) {
+    let what = format_args!("the {} at {site}", label.describe());
+    shared.panics.count(what, debug::panic_message(payload));
+}
+
+/// Calls `poll`; in debug mode (`slow_poll` is the threshold), reports it if
+/// it took longer than the threshold.
+pub(crate) fn timed<R>(
+    slow_poll: Option<Duration>,
+    what: &str,
+    site: &Location<'_>,
+    poll: impl FnOnce() -> R,
+) -> R {
+    let Some(threshold) = slow_poll else {
+        return poll();
+    };
+    let started = Instant::now();
+    let result = poll();
+    debug::check_poll(started.elapsed(), threshold, what, site);
+    result
+}
+
+pin_project! {
+    /// A run's own future, with each poll timed in debug mode.
+    pub(crate) struct Timed<F> {
+        #[pin]
+        future: F,
+        // Where `run` was called.
+        site: &'static Location<'static>,
+        threshold: Option<Duration>,
+    }
+}
+
+impl<F> Timed<F> {
+    pub(crate) fn new(
+        future: F,
+        site: &'static Location<'static>,
+        threshold: Option<Duration>,
+    ) -> Timed<F> {
+        Timed {
+            future,
+            site,
+            threshold,
+        }
+    }
+}
+
+impl<F: Future> Future for Timed<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        timed(*this.threshold, "future run", this.site, || {
+            this.future.poll(cx)
+        })
+    }
+}
+
+/// A task's output, whose drop catches panics: async-task drops a detached
+/// task's output inside its abort-on-panic guard.
+pub(crate) struct Output<T> {
+    /// Taken when the output is handed to whoever awaits the task.
+    value: Option<T>,
+    site: &'static Location<'static>,
+}
+
+impl<T> Output<T> {
+    pub(crate) fn new(value: T, site: &'static Location<'static>) -> Output<T> {
+        Output {
+            value: Some(value),
+            site,
+        }
+    }
+
+    pub(crate) fn into_inner(mut self) -> T {
+        self.value.take().expect("an output is taken once")
+    }
+}
+
+impl<T> Drop for Output<T> {
+    fn drop(&mut self) {
+        let Some(value) = self.value.take() else {
+            return;
+        };
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| drop(value))) {
+            let what = format_args!("dropping the output of the task spawned at {}", self.site);
+            let message = debug::panic_message(&*payload);
+            match local::current() {
+                Some((shared, _)) => shared.panics.count(what, message),
+                // No runner to count it (the task handle was dropped outside
+                // one): say so rather than abort or stay silent.
+                None => debug::report(format_args!("a panic nobody observed, {what}: {message}")),
+            }
+        }
+    }
+}
+
+/// A panic caught in a task or a blocking job, on its way to whoever awaits
+/// it. Dropped without being resumed, it counts as unobserved.
+pub(crate) struct CaughtPanic {
+    /// Taken when resumed.
+    payload: Option<Box<dyn Any + Send>>,
+    /// The runner that counts it if nobody observes it; taken once counted.
+    shared: Option<Arc<Shared>>,
+    /// Where the task or job that panicked was spawned.
+    site: &'static Location<'static>,
+}
+
+impl CaughtPanic {
+    pub(crate) fn new(
+        payload: Box<dyn Any + Send>,
+        shared: Option<Arc<Shared>>,
+        site: &'static Location<'static>,
+    ) -> CaughtPanic {
+        let mut caught = CaughtPanic {
+            payload: Some(payload),
+            shared,
+            site,
+        };
+        // A panic during close has no one left to observe it: count it now.
+        if caught
+            .shared
+            .as_ref()
+            .is_some_and(|shared| !shared.lifecycle.is_open())
+        {
+            caught.count();
+        }
+        caught
+    }
+
+    /// Resumes the panic in the caller, with its original payload.
+    pub(crate) fn resume(mut self) -> ! {
+        let payload = self
+            .payload
+            .take()
+            .expect("only `resume` takes the payload");
+        panic::resume_unwind(payload)
+    }
+
+    fn count(&mut self) {
+        if let (Some(shared), Some(payload)) = (self.shared.take(), &self.payload) {
+            let what = format_args!("the task spawned at {}", self.site);
+            shared.panics.count(what, debug::panic_message(&**payload));
+        }
+    }
+}
+
+impl Drop for CaughtPanic {
+    fn drop(&mut self) {
+        // Resumed (no payload) or counted already (no runner): nothing to count.
+        self.count();
+        // A payload is a value like any other: its `Drop` may panic too.
+        if let Some(payload) = self.payload.take() {
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| drop(payload)));
+        }
+    }
+}

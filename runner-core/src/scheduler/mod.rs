@@ -1,0 +1,520 @@
+//! The scheduler: run queues, the loop that a run drives, and who wakes it.
+//!
+//! Built directly on async-task rather than on async-executor: a run of a
+//! ready future must not pay for `LocalExecutor::run` (it allocates a queue
+//! per call), and a runner needs what async-executor does not expose: a
+//! registry of pending tasks to cancel at close, and a loop that polls the
+//! run's future only when it was woken. See BENCHMARKS.md for the numbers.
+//!
+//! Every task is a [`Polled`](crate::poll::Polled) future inside an
+//! async-task allocation whose schedule function pushes onto one of two
+//! queues: `local` for `spawn_local` tasks, which only the runner's thread
+//! runs, and `global` for `Send` tasks, which workers ([`worker`]) run too.
+//! A wake from inside the loop that runs the task skips both and goes to the
+//! thread's plain queues (`local::Queues`), with no atomic operation.
+//!
+//! # Where a run waits
+//!
+//! `block_on` polls the run's future once; a future that is ready at once
+//! never touches a queue or the reactor. Otherwise the rest of the run is one
+//! [`Loop`] future inside one `async_io::block_on`: the thread drives the
+//! reactor itself whenever the loop has nothing to run, so I/O events and
+//! timers wake tasks from this thread instead of from async-io's fallback
+//! thread. Close waits the same way but parks the plain way
+//! ([`Park::Thread`]): it may run while the thread's locals (async-io's among
+//! them) are being destroyed.
+
+mod worker;
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::panic::{self, AssertUnwindSafe};
+use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, Wake, Waker};
+
+use async_io::Timer;
+use async_task::Runnable;
+use atomic_waker::AtomicWaker;
+use concurrent_queue::ConcurrentQueue;
+
+use crate::interrupt::{Interrupted, Sigint};
+use crate::local::{self, Local};
+use crate::shared::Shared;
+
+pub(crate) use worker::{help, until, Workers};
+
+/// How many tasks the loop runs before it looks at the run's future and
+/// lets the reactor check for I/O.
+const BUDGET: usize = 64;
+
+/// The queues and wake-ups of one runner.
+pub(crate) struct Scheduler {
+    /// Tasks spawned with `spawn_local`: only the runner's thread runs them.
+    local: ConcurrentQueue<Runnable>,
+    /// `Send` tasks: run by the runner's thread during runs, and by workers.
+    global: ConcurrentQueue<Runnable>,
+    /// Wakes the runner's thread when its loop waits for work.
+    sleeper: AtomicWaker,
+    /// Set when the future of the current run was woken.
+    main_woken: AtomicBool,
+    /// The worker threads, if any.
+    pub(crate) workers: Workers,
+}
+
+/// How a loop waits when it has nothing to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Park {
+    /// In async-io's reactor, driving I/O and timers on this thread.
+    Reactor,
+    /// On a plain thread parker; async-io's own thread drives the reactor.
+    Thread,
+}
+
+impl Scheduler {
+    pub(crate) fn new(worker_threads: usize) -> Scheduler {
+        Scheduler {
+            local: ConcurrentQueue::unbounded(),
+            global: ConcurrentQueue::unbounded(),
+            sleeper: AtomicWaker::new(),
+            main_woken: AtomicBool::new(false),
+            workers: Workers::new(worker_threads),
+        }
+    }
+
+    /// Schedules a woken `Send` task.
+    pub(crate) fn schedule_global(&self, runnable: Runnable) {
+        let here = self.is_active_here();
+        if here && !self.workers.any() {
+            return push_plain(|local| &local.queues.global, runnable);
+        }
+        // Pushing to an unbounded queue that is never closed cannot fail.
+        let _ = self.global.push(runnable);
+        self.workers.notify_one();
+        if !here {
+            self.sleeper.wake();
+        }
+    }
+
+    /// Schedules a woken `spawn_local` task.
+    pub(crate) fn schedule_local(&self, runnable: Runnable) {
+        if self.is_active_here() {
+            return push_plain(|local| &local.queues.local, runnable);
+        }
+        let _ = self.local.push(runnable);
+        self.sleeper.wake();
+    }
+
+    /// Whether the caller is this runner's loop, awake.
+    fn is_active_here(&self) -> bool {
+        local::try_with(|local| local.active.get() == self.address()).unwrap_or(false)
+    }
+
+    fn address(&self) -> usize {
+        self as *const Scheduler as usize
+    }
+
+    /// The waker for the futures that `block_on` runs: it sets the flag the
+    /// loop checks, then wakes the loop unless the loop is the caller.
+    pub(crate) fn main_waker(shared: &Arc<Shared>) -> Waker {
+        Waker::from(Arc::new(MainWaker(shared.clone())))
+    }
+
+    /// Whether a task is ready to run on the runner's thread.
+    pub(crate) fn has_ready(&self) -> bool {
+        pending_plain() || !self.local.is_empty() || !self.global.is_empty()
+    }
+
+    /// Wakes the runner's loop if it waits, so that it looks again (unless
+    /// the caller is that loop, awake).
+    pub(crate) fn wake_loop(&self) {
+        if !self.is_active_here() {
+            self.sleeper.wake();
+        }
+    }
+
+    /// Runs up to `budget` ready tasks; returns how many it ran.
+    fn run_ready(&self, shared_first: bool, budget: usize) -> usize {
+        for ran in 0..budget {
+            // This thread's own wakes and the shared queues take turns, and so
+            // do the two shared queues, so that none starves the others.
+            let turn = shared_first ^ (ran % 2 == 1);
+            let (first, second) = if turn {
+                (&self.local, &self.global)
+            } else {
+                (&self.global, &self.local)
+            };
+            let shared = || pop(first).or_else(|| pop(second));
+            let next = if turn {
+                shared().or_else(pop_plain)
+            } else {
+                pop_plain().or_else(shared)
+            };
+            match next {
+                Some(runnable) => run(runnable),
+                None => return ran,
+            }
+        }
+        budget
+    }
+
+    fn has_work(&self) -> bool {
+        self.main_woken.load(Ordering::Acquire) || !self.local.is_empty() || !self.global.is_empty()
+    }
+
+    /// Drops every runnable in the shared queues (each drops its future,
+    /// in its context); returns whether there was any. Only `Send` tasks if
+    /// `global_only` (a worker may not drop the runner thread's tasks).
+    pub(crate) fn drop_queued(&self, global_only: bool) -> bool {
+        let mut any = false;
+        // Close may drop tasks from inside its own loop: wakes then went to
+        // this thread's plain queues.
+        let plain = !global_only && self.is_active_here();
+        loop {
+            let next = match self.global.pop() {
+                Ok(runnable) => Some(runnable),
+                Err(_) if global_only => None,
+                Err(_) => self.local.pop().ok(),
+            };
+            let next = next.or_else(|| plain.then(pop_plain).flatten());
+            match next {
+                // Dropping a `Runnable` drops its future; `Polled` catches panics there.
+                Some(runnable) => {
+                    any = true;
+                    drop(runnable);
+                }
+                None => return any,
+            }
+        }
+    }
+}
+
+/// Runs `future` to completion on this thread, on the loop of `shared`,
+/// running ready tasks while it is pending. `waker` must be the runner's
+/// main waker. With `sigint`, a Ctrl-C during the run makes it return
+/// `Err(Interrupted)`, as asyncio raises `KeyboardInterrupt` even if the main
+/// task finished meanwhile.
+pub(crate) fn block_on<T>(
+    shared: &Shared,
+    waker: &Waker,
+    mut future: Pin<&mut impl Future<Output = T>>,
+    sigint: Option<&Sigint>,
+    park: Park,
+) -> Result<T, Interrupted> {
+    let scheduler = &shared.scheduler;
+    let interrupted = || sigint.is_some_and(Sigint::is_interrupted);
+    let _active = Active::enter(scheduler);
+    // The fast path: a future that is ready at once never touches the queues.
+    if let Poll::Ready(output) = future.as_mut().poll(&mut Context::from_waker(waker)) {
+        return if interrupted() {
+            Err(Interrupted)
+        } else {
+            Ok(output)
+        };
+    }
+    let mut looping = Loop {
+        shared,
+        waker,
+        future,
+        sigint,
+        idle: None,
+        busy: false,
+    };
+    // Run tasks and the future while there is work; only a run that has to
+    // wait pays for entering the reactor's `block_on` (and leaving it, which
+    // wakes async-io's own thread), and then stays in it.
+    let mut cx = Context::from_waker(noop_waker());
+    let output = loop {
+        match Pin::new(&mut looping).poll(&mut cx) {
+            Poll::Ready(output) => break output,
+            Poll::Pending if looping.busy => continue,
+            // Idle: the wait below polls the loop again at once, registering
+            // its real waker, so no wake that hit the no-op one is lost.
+            Poll::Pending => break wait(looping, park),
+        }
+    }?;
+    if interrupted() {
+        Err(Interrupted)
+    } else {
+        Ok(output)
+    }
+}
+
+/// A waker that does nothing (`Waker::noop` is newer than our MSRV).
+fn noop_waker() -> &'static Waker {
+    struct Noop;
+
+    impl Wake for Noop {
+        fn wake(self: Arc<Self>) {}
+    }
+
+    static NOOP: OnceLock<Waker> = OnceLock::new();
+    NOOP.get_or_init(|| Waker::from(Arc::new(Noop)))
+}
+
+/// Runs a loop that has to wait to completion, parked as `park` says.
+fn wait<F: Future>(looping: Loop<'_, F>, park: Park) -> Result<F::Output, Interrupted> {
+    // Without this thread's state (it is exiting) there are no plain queues
+    // to use and async-io's own locals may be gone too.
+    let park = if local::try_with(|_| ()).is_some() {
+        park
+    } else {
+        Park::Thread
+    };
+    match park {
+        Park::Reactor => async_io::block_on(looping),
+        Park::Thread => block_on_thread(looping),
+    }
+}
+
+/// Runs one task. Every panic of the task (its poll, its drops, its
+/// output's drop) is caught inside it, by `Polled`; this catch is the last
+/// line of defence and is never expected to fire.
+pub(crate) fn run(runnable: Runnable) {
+    let ran = panic::catch_unwind(AssertUnwindSafe(|| runnable.run()));
+    debug_assert!(ran.is_ok(), "a task's panic escaped its `Polled` wrapper");
+}
+
+/// The rest of a run whose future was pending at its first poll.
+struct Loop<'a, F> {
+    shared: &'a Shared,
+    /// The runner's main waker, for the run's future.
+    waker: &'a Waker,
+    future: Pin<&'a mut F>,
+    /// Also wakes on Ctrl-C, for runs on the main thread.
+    sigint: Option<&'a Sigint>,
+    /// With a virtual clock: the real-time wait before it auto-advances,
+    /// armed when the loop goes idle, disarmed when it does anything.
+    idle: Option<Timer>,
+    /// Whether the last poll returned only to let the reactor look for I/O
+    /// (it has more work), rather than because it is idle.
+    busy: bool,
+}
+
+impl<F: Future> Future for Loop<'_, F> {
+    type Output = Result<F::Output, Interrupted>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let scheduler = &self.shared.scheduler;
+        // Awake: wakes from this thread go to the plain queues until we return.
+        let _awake = Awake::enter(scheduler);
+        self.busy = false;
+        let mut ran = 0;
+        loop {
+            if self.sigint.is_some_and(Sigint::is_interrupted) {
+                return Poll::Ready(Err(Interrupted));
+            }
+            // Tasks that became ready first run first, as in asyncio's ready queue.
+            let turn = scheduler.run_ready(ran % 2 == 1, BUDGET);
+            ran += turn;
+            if scheduler.main_woken.load(Ordering::Relaxed)
+                && scheduler.main_woken.swap(false, Ordering::Acquire)
+            {
+                self.idle = None;
+                let waker = self.waker;
+                if let Poll::Ready(output) =
+                    self.future.as_mut().poll(&mut Context::from_waker(waker))
+                {
+                    return Poll::Ready(Ok(output));
+                }
+                continue;
+            }
+            if turn > 0 {
+                self.idle = None;
+            }
+            if ran >= BUDGET {
+                // Busy: let the reactor look for I/O (without blocking), then go on.
+                self.busy = true;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            if pending_plain() {
+                continue;
+            }
+            // Nothing to do: wait for a timer, I/O, a wake or a Ctrl-C. Check
+            // once more after registering, so that no wake is lost.
+            scheduler.sleeper.register(cx.waker());
+            let signalled = self
+                .sigint
+                .is_some_and(|sigint| sigint.poll_wake(cx).is_ready());
+            if signalled || scheduler.has_work() || self.auto_advance(cx) {
+                continue;
+            }
+            return Poll::Pending;
+        }
+    }
+}
+
+impl<F> Loop<'_, F> {
+    /// With a virtual clock, on an idle loop: once the loop has stayed idle
+    /// for the threshold, jumps the clock to its next timer and returns
+    /// `true` (the timers due woke their tasks); else arms the wait.
+    fn auto_advance(&mut self, cx: &mut Context<'_>) -> bool {
+        let clock = &self.shared.clock;
+        if !clock.is_virtual() || self.shared.jobs.pending() > 0 {
+            self.idle = None;
+            return false;
+        }
+        let Some(next) = clock.next_to_auto_advance() else {
+            self.idle = None;
+            return false;
+        };
+        if !clock.threshold.is_zero() {
+            let idle = self
+                .idle
+                .get_or_insert_with(|| Timer::after(clock.threshold));
+            if Pin::new(idle).poll(cx).is_pending() {
+                return false;
+            }
+        }
+        self.idle = None;
+        clock.jump_to(next);
+        true
+    }
+}
+
+/// Wakes the run's own future: sets the flag the loop checks, then the loop.
+struct MainWaker(Arc<Shared>);
+
+impl Wake for MainWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let scheduler = &self.0.scheduler;
+        scheduler.main_woken.store(true, Ordering::Release);
+        scheduler.wake_loop();
+    }
+}
+
+/// Runs `future` on this thread, parking the plain way between polls: for
+/// close, which must not need async-io's thread-locals.
+pub(crate) fn block_on_thread<T>(future: impl Future<Output = T>) -> T {
+    let (parker, unparker) = parking::pair();
+    let waker = Waker::from(unparker);
+    let mut cx = Context::from_waker(&waker);
+    let mut future = pin!(future);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        parker.park();
+    }
+}
+
+/// Pops a runnable, if any: on an empty queue `pop` still pays a fence,
+/// `is_empty` is a load.
+fn pop(queue: &ConcurrentQueue<Runnable>) -> Option<Runnable> {
+    if queue.is_empty() {
+        None
+    } else {
+        queue.pop().ok()
+    }
+}
+
+/// Puts a task woken from inside its own loop on that loop's plain queue.
+fn push_plain(queue: impl FnOnce(&Local) -> &RefCell<VecDeque<Runnable>>, runnable: Runnable) {
+    local::with(|local| {
+        queue(local).borrow_mut().push_back(runnable);
+        local.queued.set(true);
+    });
+}
+
+/// Pops from this thread's plain queues, local tasks first.
+fn pop_plain() -> Option<Runnable> {
+    local::try_with(|local| {
+        if !local.queued.get() {
+            return None;
+        }
+        let queues = &local.queues;
+        let next = queues.local.borrow_mut().pop_front();
+        let next = next.or_else(|| queues.global.borrow_mut().pop_front());
+        if next.is_none() {
+            local.queued.set(false);
+        }
+        next
+    })
+    .flatten()
+}
+
+/// Whether this thread's plain queues may hold something.
+fn pending_plain() -> bool {
+    local::try_with(|local| local.queued.get()).unwrap_or(false)
+}
+
+/// Makes a loop this thread's active one for a whole run; then hands what
+/// its plain queues still hold to its shared queues, and restores the loop
+/// it replaced (loops nest when a runner closes inside another's run).
+struct Active<'a> {
+    scheduler: &'a Scheduler,
+    previous: usize,
+    /// The replaced loop's plain queues, when it had any (nesting is rare:
+    /// the common case moves no queue).
+    saved: Option<Box<(VecDeque<Runnable>, VecDeque<Runnable>)>>,
+}
+
+impl<'a> Active<'a> {
+    fn enter(scheduler: &'a Scheduler) -> Active<'a> {
+        let (previous, saved) = local::try_with(|local| {
+            let previous = local.active.replace(scheduler.address());
+            let saved = (previous != 0).then(|| {
+                local.queued.set(false);
+                Box::new((local.queues.local.take(), local.queues.global.take()))
+            });
+            (previous, saved)
+        })
+        .unwrap_or((0, None));
+        Active {
+            scheduler,
+            previous,
+            saved,
+        }
+    }
+}
+
+impl Drop for Active<'_> {
+    fn drop(&mut self) {
+        local::try_with(|local| {
+            local.active.set(self.previous);
+            let queued = local.queued.replace(false);
+            if queued {
+                for runnable in local.queues.local.take() {
+                    let _ = self.scheduler.local.push(runnable);
+                }
+                for runnable in local.queues.global.take() {
+                    let _ = self.scheduler.global.push(runnable);
+                }
+                self.scheduler.workers.notify_all();
+            }
+            if let Some(saved) = self.saved.take() {
+                let (outer_local, outer_global) = *saved;
+                local
+                    .queued
+                    .set(!outer_local.is_empty() || !outer_global.is_empty());
+                *local.queues.local.borrow_mut() = outer_local;
+                *local.queues.global.borrow_mut() = outer_global;
+            }
+        });
+    }
+}
+
+/// Marks the loop awake on this thread for one poll of [`Loop`]; while the
+/// loop waits in the reactor, wakes from this thread (timers and I/O fire
+/// here) must go through the shared queues and wake it.
+struct Awake;
+
+impl Awake {
+    fn enter(scheduler: &Scheduler) -> Awake {
+        local::try_with(|local| local.active.set(scheduler.address()));
+        Awake
+    }
+}
+
+impl Drop for Awake {
+    fn drop(&mut self) {
+        local::try_with(|local| local.active.set(0));
+    }
+}

@@ -1,0 +1,213 @@
+//! Worker threads, and helpers: they run a runner's `Send` tasks, also
+//! between runs. A helper is a thread inside `Handle::block_on`, which runs
+//! the runner's `Send` tasks while its own future waits.
+//!
+//! A worker looks at `stopping` before every task it takes, so close stops
+//! it after at most the poll it is in, even when tasks keep waking each
+//! other (a worker that drained its queue first would never stop). Close
+//! then joins every worker that exits within the close timeout; one stuck
+//! inside a poll is left to finish that poll on its own, after which it
+//! polls nothing more: it drops what is left in the `Send` queue and exits.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::Instant;
+
+use event_listener::Event;
+use futures_lite::FutureExt;
+
+use crate::local;
+use crate::shared::Shared;
+use crate::time;
+
+/// A runner's worker threads.
+pub(crate) struct Workers {
+    /// How many there are.
+    count: usize,
+    /// Wakes idle workers.
+    work: Event,
+    /// Tells workers to exit and helpers to stop helping.
+    stopping: AtomicBool,
+    /// Workers that have exited; `exited` is notified as each one does,
+    /// and as each helper leaves.
+    done: AtomicUsize,
+    exited: Event,
+    /// Threads inside `Handle::block_on` for this runner. `SeqCst`, with
+    /// `stopping`: a helper that enlists either is seen by close or sees
+    /// `stopping`.
+    helpers: AtomicUsize,
+    /// The threads, to join at close.
+    handles: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Workers {
+    pub(super) fn new(count: usize) -> Workers {
+        Workers {
+            count,
+            work: Event::new(),
+            stopping: AtomicBool::new(false),
+            done: AtomicUsize::new(0),
+            exited: Event::new(),
+            helpers: AtomicUsize::new(0),
+            handles: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Whether `Send` tasks have anyone besides the runner's thread to run
+    /// them.
+    pub(super) fn any(&self) -> bool {
+        self.count > 0 || self.helpers.load(Ordering::Relaxed) > 0
+    }
+
+    pub(super) fn notify_one(&self) {
+        if self.any() {
+            self.work.notify(1);
+        }
+    }
+
+    pub(super) fn notify_all(&self) {
+        if self.any() {
+            self.work.notify(usize::MAX);
+        }
+    }
+
+    /// Starts the worker threads of `shared`.
+    ///
+    /// # Panics
+    ///
+    /// If the OS refuses a thread.
+    pub(crate) fn start(shared: &Arc<Shared>) {
+        let workers = &shared.scheduler.workers;
+        let mut handles = workers
+            .handles
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for index in 0..workers.count {
+            let shared = shared.clone();
+            let handle = thread::Builder::new()
+                .name(format!("runner-worker-{index}"))
+                .spawn(move || work(shared))
+                .unwrap_or_else(|error| panic!("failed to start a runner worker thread: {error}"));
+            handles.push(handle);
+        }
+    }
+
+    /// Tells the workers to stop, waits until `deadline` for them to exit,
+    /// and joins those that did.
+    pub(crate) fn stop(&self, deadline: Option<Instant>) {
+        self.stopping.store(true, Ordering::SeqCst);
+        if self.count == 0 && self.helpers.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        self.work.notify(usize::MAX);
+        let all_exited = || {
+            self.done.load(Ordering::Acquire) == self.count
+                && self.helpers.load(Ordering::SeqCst) == 0
+        };
+        super::block_on_thread(time::until(deadline, until(&self.exited, all_exited)));
+        let handles =
+            std::mem::take(&mut *self.handles.lock().unwrap_or_else(PoisonError::into_inner));
+        for handle in handles {
+            if handle.is_finished() {
+                // Workers catch every panic of the tasks they run.
+                let _ = handle.join();
+            }
+        }
+    }
+
+    fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+}
+
+/// Runs `future` on this thread, running the `Send` tasks of `shared`
+/// meanwhile, as a worker would; `None` if the runner closes first (or had
+/// begun to).
+pub(crate) fn help<F: Future>(shared: &Arc<Shared>, future: Pin<&mut F>) -> Option<F::Output> {
+    let workers = &shared.scheduler.workers;
+    workers.helpers.fetch_add(1, Ordering::SeqCst);
+    let _leave = Leave(workers);
+    if workers.stopping.load(Ordering::SeqCst) || !shared.lifecycle.is_open() {
+        return None;
+    }
+    let _running = local::work(shared.clone());
+    let scheduler = &shared.scheduler;
+    let helping = async {
+        let mut ran = 0usize;
+        loop {
+            if workers.is_stopping() {
+                return None;
+            }
+            if let Ok(runnable) = scheduler.global.pop() {
+                super::run(runnable);
+                ran += 1;
+                // Let the helper's own future have its turn now and then.
+                if ran % super::BUDGET == 0 {
+                    futures_lite::future::yield_now().await;
+                }
+                continue;
+            }
+            let listener = workers.work.listen();
+            if scheduler.global.is_empty() && !workers.is_stopping() {
+                listener.await;
+            }
+        }
+    };
+    async_io::block_on(async { Some(future.await) }.or(helping))
+}
+
+/// Counts a helper out, also on unwinding, and tells close.
+struct Leave<'a>(&'a Workers);
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        self.0.helpers.fetch_sub(1, Ordering::SeqCst);
+        self.0.exited.notify(usize::MAX);
+    }
+}
+
+/// The body of a worker thread: run `Send` tasks, one at a time, until told
+/// to stop.
+fn work(shared: Arc<Shared>) {
+    let _running = local::work(shared.clone());
+    let scheduler = &shared.scheduler;
+    let workers = &scheduler.workers;
+    async_io::block_on(async {
+        loop {
+            if workers.is_stopping() {
+                return;
+            }
+            if let Ok(runnable) = scheduler.global.pop() {
+                super::run(runnable);
+                continue;
+            }
+            let listener = workers.work.listen();
+            if scheduler.global.is_empty() && !workers.is_stopping() {
+                listener.await;
+            }
+        }
+    });
+    // A poll that outlasted close may have rescheduled its task: drop it
+    // (and anything else left) here, where nobody will poll it again.
+    scheduler.drop_queued(true);
+    workers.done.fetch_add(1, Ordering::AcqRel);
+    workers.exited.notify(usize::MAX);
+}
+
+/// Resolves once `done()` holds; `event` is notified whenever it may have
+/// changed.
+pub(crate) async fn until(event: &Event, done: impl Fn() -> bool) {
+    loop {
+        if done() {
+            return;
+        }
+        let listener = event.listen();
+        if done() {
+            return;
+        }
+        listener.await;
+    }
+}

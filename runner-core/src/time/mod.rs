@@ -1,0 +1,310 @@
+//! Timers: [`sleep`], [`timeout`] and [`yield_now`], on async-io's reactor,
+//! and every deadline the runner keeps for itself.
+//!
+//! Which clock:
+//!
+//! - [`sleep`], [`sleep_until`] and [`timeout`] use the clock of the runner
+//!   that first polls them, and [`now`] the clock of the runner running the
+//!   caller: virtual time on a runner built with `virtual_time` (see
+//!   `clock`), real time otherwise and outside any runner. Timers of other crates (async-io's `Timer`, tokio's)
+//!   always count real time.
+//! - The runner's own deadlines (the close timeout, a test's timeout) always
+//!   count real time, so a virtual clock neither hides a hung test nor fails
+//!   one early. They go through [`deadline_after`] and [`until`], so a
+//!   deadline too far away to represent means "never" rather than an overflow
+//!   panic.
+
+mod clock;
+
+use std::error::Error;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+pub(crate) use clock::Clock;
+use clock::VirtualTimer;
+pub use clock::{advance, hold_clock, now, Advance, ClockHold, DEFAULT_AUTO_ADVANCE};
+
+use crate::local;
+
+use async_io::Timer;
+use futures_lite::FutureExt;
+use pin_project_lite::pin_project;
+
+/// The real-time instant `duration` from now; `None` (never) when that is
+/// past what an `Instant` can hold.
+pub(crate) fn deadline_after(duration: Duration) -> Option<Instant> {
+    Instant::now().checked_add(duration)
+}
+
+/// Runs `future` until `deadline` (real time): its output, or `None` if the
+/// deadline came first. No deadline waits as long as the future takes.
+pub(crate) async fn until<F: Future>(deadline: Option<Instant>, future: F) -> Option<F::Output> {
+    let expired = async {
+        match deadline {
+            Some(deadline) => Timer::at(deadline).await,
+            None => Timer::never().await,
+        };
+        None
+    };
+    async { Some(future.await) }.or(expired).await
+}
+
+/// Waits until `duration` has passed, on the clock of the runner that
+/// polls it: real time, or virtual time on a runner built with
+/// [`virtual_time`](crate::Builder::virtual_time) (see [`now`]).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// let runner = runner::Runner::new();
+/// let start = Instant::now();
+/// runner.run(runner::sleep(Duration::from_millis(10)));
+/// assert!(start.elapsed() >= Duration::from_millis(10));
+/// ```
+pub fn sleep(duration: Duration) -> Sleep {
+    Sleep {
+        timer: Clocked::after(duration),
+    }
+}
+
+/// Waits until `deadline`, on the clock of the runner that polls it (see
+/// [`sleep`]).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let runner = runner::Runner::new();
+/// runner.run(async {
+///     let deadline = runner::now() + Duration::from_millis(5);
+///     runner::sleep_until(deadline).await;
+///     assert!(runner::now() >= deadline);
+/// });
+/// ```
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    Sleep {
+        timer: Clocked::at(deadline),
+    }
+}
+
+/// A timer on the clock of the runner that first polls it.
+#[derive(Debug)]
+enum Clocked {
+    /// Not polled yet.
+    Unpolled(Target),
+    Real(Timer),
+    Virtual(VirtualTimer),
+}
+
+/// When an unpolled timer fires.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    /// `duration` after it was made (real time), or after it is first polled
+    /// (virtual time: a paused clock does not move in between anyway).
+    After(Instant, Duration),
+    At(Instant),
+}
+
+impl Clocked {
+    fn after(duration: Duration) -> Clocked {
+        Clocked::Unpolled(Target::After(Instant::now(), duration))
+    }
+
+    fn at(deadline: Instant) -> Clocked {
+        Clocked::Unpolled(Target::At(deadline))
+    }
+
+    /// Picks the clock: the virtual one of the runner polling it, if it has one.
+    fn resolve(target: Target) -> Clocked {
+        let on_virtual = local::with_current(|shared| {
+            let virtual_now = shared.clock.is_virtual().then(|| shared.clock.now());
+            virtual_now.map(|now| (shared.clone(), now))
+        });
+        let deadline = match (target, on_virtual.flatten()) {
+            (Target::After(_, duration), Some((shared, now))) => {
+                return match now.checked_add(duration) {
+                    Some(deadline) => Clocked::Virtual(VirtualTimer::new(shared, deadline)),
+                    None => Clocked::Real(Timer::never()),
+                };
+            }
+            (Target::At(deadline), Some((shared, _))) => {
+                return Clocked::Virtual(VirtualTimer::new(shared, deadline));
+            }
+            (Target::After(start, duration), None) => start.checked_add(duration),
+            (Target::At(deadline), None) => Some(deadline),
+        };
+        Clocked::Real(deadline.map_or_else(Timer::never, Timer::at))
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if let Clocked::Unpolled(target) = *self {
+            *self = Clocked::resolve(target);
+        }
+        match self {
+            Clocked::Real(timer) => Pin::new(timer).poll(cx).map(drop),
+            Clocked::Virtual(timer) => timer.poll(cx),
+            Clocked::Unpolled(_) => unreachable!("resolved above"),
+        }
+    }
+}
+
+/// The future returned by [`sleep`]: `Send + 'static`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let runner = runner::Runner::new();
+/// let nap: runner::Sleep = runner::sleep(Duration::from_millis(1));
+/// runner.run(runner.spawn(nap));
+/// ```
+#[derive(Debug)]
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct Sleep {
+    timer: Clocked,
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.timer.poll(cx)
+    }
+}
+
+/// Runs `future` for at most `duration` (on the clock of the runner that
+/// polls it, see [`sleep`]); after that it is dropped and [`Elapsed`] is
+/// returned instead.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let runner = runner::Runner::new();
+/// let quick = runner.run(runner::timeout(Duration::from_secs(5), async { 1 }));
+/// assert_eq!(quick, Ok(1));
+/// let slow = runner.run(runner::timeout(Duration::from_millis(1), std::future::pending::<()>()));
+/// assert_eq!(slow, Err(runner::Elapsed::new()));
+/// ```
+pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
+    Timeout {
+        future,
+        timer: Clocked::after(duration),
+    }
+}
+
+pin_project! {
+    /// The future returned by [`timeout`]: `Send + 'static` when the future
+    /// it wraps is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let runner = runner::Runner::new();
+    /// let bounded: runner::Timeout<_> = runner::timeout(Duration::from_secs(1), async { 5 });
+    /// assert_eq!(runner.run(runner.spawn(bounded)), Ok(5));
+    /// ```
+    #[derive(Debug)]
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
+    pub struct Timeout<F> {
+        #[pin]
+        future: F,
+        timer: Clocked,
+    }
+}
+
+impl<F: Future> Future for Timeout<F> {
+    type Output = Result<F::Output, Elapsed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(output) = this.future.poll(cx) {
+            return Poll::Ready(Ok(output));
+        }
+        this.timer.poll(cx).map(|()| Err(Elapsed::new()))
+    }
+}
+
+/// The error of a [`timeout`] whose duration passed first.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(runner::Elapsed::new().to_string(), "deadline has elapsed");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Elapsed(());
+
+impl Elapsed {
+    /// Creates the error, for tests and for code that times out on its own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let error = runner::Elapsed::new();
+    /// assert_eq!(error, runner::Elapsed::default());
+    /// ```
+    pub fn new() -> Elapsed {
+        Elapsed(())
+    }
+}
+
+impl fmt::Display for Elapsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("deadline has elapsed")
+    }
+}
+
+impl Error for Elapsed {}
+
+/// Lets the other tasks run before the caller continues.
+///
+/// # Examples
+///
+/// ```
+/// let runner = runner::Runner::new();
+/// let task = runner.spawn(async { 7 });
+/// runner.run(runner::yield_now());
+/// assert!(task.is_finished());
+/// ```
+pub fn yield_now() -> YieldNow {
+    YieldNow { yielded: false }
+}
+
+/// The future returned by [`yield_now`].
+///
+/// # Examples
+///
+/// ```
+/// let runner = runner::Runner::new();
+/// let yielded: runner::YieldNow = runner::yield_now();
+/// runner.run(yielded);
+/// ```
+#[derive(Debug)]
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct YieldNow {
+    yielded: bool,
+}
+
+impl Future for YieldNow {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.yielded {
+            return Poll::Ready(());
+        }
+        self.yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
