@@ -228,6 +228,19 @@ fn runner_spawn_between_runs_progresses_in_the_next_run() {
     assert_eq!(log.entries(), ["runner closed"]);
 }
 
+/// What the error for `run!` in a thread's closure suggests.
+#[runner::scope]
+fn block_on_from_another_thread() -> u32 {
+    let handle = runner::handle();
+    let from_thread = thread::spawn(move || handle.block_on(add(1, 1)).unwrap());
+    run!(one()) + from_thread.join().unwrap()
+}
+
+#[test]
+fn a_handle_taken_between_runs_serves_another_thread() {
+    assert_eq!(block_on_from_another_thread(), 3);
+}
+
 #[runner::scope]
 fn leave_a_task_pending(log: &Log) {
     let guard = LogOnDrop(log.clone(), "pending task dropped");

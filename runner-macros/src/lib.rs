@@ -131,7 +131,8 @@ mod no_panic;
 /// `async` closure of the body, since it would block the loop that polls it:
 /// there, `.await` the future instead. And so is a `run!` in a closure
 /// passed to `thread::spawn`, `scope.spawn`, `spawn_blocking` or
-/// `runner::unblock`: a runner stays on its thread; spawn a task instead.
+/// `runner::unblock`: a runner stays on its thread; spawn a task instead, or
+/// give the thread a `runner::Handle`, whose `block_on` runs a future there.
 ///
 /// # Between runs
 ///

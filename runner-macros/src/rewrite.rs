@@ -27,8 +27,8 @@ const IN_ASYNC_CLOSURE: &str =
     "`run!` cannot be used inside an `async` closure; `.await` the future instead";
 /// The message for `run!` in a closure that runs on another thread.
 const IN_THREAD: &str = "`run!` cannot be used in a closure that runs on another thread: a runner \
-     stays on the thread that made it; spawn a task with `runner::spawn` instead, or use a \
-     `runner::Handle` (coming) from the other thread";
+     stays on the thread that made it; spawn a task with `runner::spawn` instead, or move a \
+     `runner::handle()` into the closure and call `handle.block_on(fut)`";
 /// The message for `run!` with no future or with more than one.
 const BAD_ARGUMENTS: &str = "`run!` takes exactly one future, like `run!(fetch())`";
 
