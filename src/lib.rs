@@ -4,7 +4,24 @@
 //! functions in a row that should share one event loop: a connection opened by
 //! the first call is used by the second, background tasks keep going between
 //! calls, and context such as a request id carries across. A [`Runner`] is that
-//! loop:
+//! loop, and [`#[runner::scope]`](scope) gives a function one:
+//!
+//! ```
+//! async fn double(n: u32) -> u32 {
+//!     runner::yield_now().await;
+//!     n * 2
+//! }
+//!
+//! #[runner::scope]
+//! fn total() -> u32 {
+//!     let a = run!(double(1)); // every run! shares one Runner,
+//!     a + run!(double(a)) // closed when `total` returns
+//! }
+//!
+//! assert_eq!(total(), 6);
+//! ```
+//!
+//! The same without the macro:
 //!
 //! ```
 //! let runner = runner::Runner::new();
@@ -15,94 +32,350 @@
 //! assert_eq!(report.cancelled, 0);
 //! ```
 //!
+//! The package is `asyncio-runner` on crates.io; the library is `runner`:
+//!
+//! ```toml
+//! [dependencies]
+//! runner = { package = "asyncio-runner", version = "0.1" }
+//! ```
+//!
+//! # Tracing spans
+//!
+//! A `tracing` span belongs to a thread, not to a task: a span entered around
+//! a run is current for everything the loop polls during that run, unrelated
+//! tasks included, and a task spawned inside it does not carry it along.
+//! Context variables do follow tasks: each task starts with a copy of the
+//! context it was spawned from. Two patterns give a task its span: instrument
+//! its future when spawning it (`.in_current_span()` or `.instrument(span)`,
+//! from [`tracing::Instrument`]), or keep the span in a [`ContextVar`] and
+//! have the task instrument itself with it.
+//!
+//! [`tracing::Instrument`]: https://docs.rs/tracing/latest/tracing/trait.Instrument.html
+//!
+//! ```
+//! use runner::ContextVar;
+//! use tracing::{Instrument, Span};
+//!
+//! /// The span of the request being served.
+//! static REQUEST_SPAN: ContextVar<Span> = ContextVar::new("request_span");
+//!
+//! fn current_span() -> Option<&'static str> {
+//!     Span::current().metadata().map(|metadata| metadata.name())
+//! }
+//!
+//! async fn handle() -> Option<&'static str> {
+//!     runner::yield_now().await;
+//!     current_span()
+//! }
+//!
+//! # let subscriber = tracing_subscriber::fmt().with_writer(std::io::sink).finish();
+//! # tracing::subscriber::with_default(subscriber, || {
+//! let runner = runner::Runner::new();
+//!
+//! // The trap: a span entered around a run covers whatever the loop polls.
+//! let unrelated = runner.spawn(async { current_span() });
+//! let batch = tracing::info_span!("batch");
+//! let seen = {
+//!     let _entered = batch.enter();
+//!     runner.run(unrelated)
+//! };
+//! assert_eq!(seen, Some("batch"));
+//!
+//! runner.run(async {
+//!     let request = tracing::info_span!("request", id = 7);
+//!     // 1. Instrument the task's future: the span is entered for each of
+//!     //    its polls, and only for those.
+//!     let task = {
+//!         let _entered = request.enter();
+//!         runner::spawn(handle().in_current_span())
+//!     };
+//!     assert_eq!(task.await, Some("request"));
+//!     // 2. A context variable: the task gets a copy of this context, finds
+//!     //    the span there, and instruments its own work with it.
+//!     REQUEST_SPAN.set(request);
+//!     let task = runner::spawn(async {
+//!         let span = REQUEST_SPAN.get().unwrap_or_else(Span::none);
+//!         handle().instrument(span).await
+//!     });
+//!     assert_eq!(task.await, Some("request"));
+//! });
+//! # });
+//! ```
+//!
 //! [`asyncio.Runner`]: https://docs.python.org/3/library/asyncio-runner.html#asyncio.Runner
 
 pub use runner_core::*;
 
-/// Runs every `run!(fut)` in a sync function on one [`Runner`], closed when
-/// the function returns, by any path.
-///
-/// # Examples
-///
-/// ```
-/// async fn double(n: u32) -> u32 {
-///     runner::yield_now().await;
-///     n * 2
-/// }
-///
-/// #[runner::scope]
-/// fn total() -> u32 {
-///     let a = run!(double(1)); // every run! shares one Runner,
-///     a + run!(double(a)) // closed when `total` returns
-/// }
-///
-/// assert_eq!(total(), 6);
-/// ```
+// The documentation of both attributes is the macro crate's own, shown here
+// once: a doc comment on these re-exports would stack a second introduction
+// on top of it.
 #[doc(inline)]
 pub use runner_macros::scope;
 
-/// `#[test]` plus [`#[runner::scope]`](scope): a test whose `run!` calls
-/// share one [`Runner`].
-///
-/// Import items by name rather than with `use runner::*`: the glob would
-/// bring this `test` into scope and make a plain `#[test]` ambiguous.
-///
-/// # Examples
-///
-/// ```
-/// #[runner::test(timeout = "5s")]
-/// fn doubles() {
-///     assert_eq!(run!(async { 2 * 2 }), 4);
-/// }
-/// ```
 #[doc(inline)]
 pub use runner_macros::test;
 
-/// Runs a future on the runner of the enclosing [`#[runner::scope]`](scope).
+/// Runs a future on the runner of the enclosing [`#[runner::scope]`](scope)
+/// or [`#[runner::test]`](test) function.
 ///
-/// `#[runner::scope]` and `#[runner::test]` rewrite every `run!(fut)` in the
-/// function body into a `run` call on the function's own [`Runner`]. Used
-/// anywhere else, `run!` is a compile error that says so.
+/// This macro is never expanded in a scope: the attribute finds every
+/// `run!(fut)` of the function's body and turns it into a `run` call on the
+/// function's own [`Runner`], before the compiler resolves any macro. So
+/// `run!` needs no import inside a scope, and importing it (`use
+/// runner::run;`) changes nothing there. Outside a scope, the compiler says
+/// "cannot find macro `run`"; with the import, this macro is found instead
+/// and says to add `#[runner::scope]` to the function.
 ///
 /// # Examples
 ///
 /// ```
-/// use runner::run;
+/// use runner::run; // unnecessary, and harmless
 ///
 /// #[runner::scope]
-/// fn main() {
-///     let one = run!(async { 1 });
-///     assert_eq!(one, 1);
+/// fn one() -> u32 {
+///     run!(async { 1 })
 /// }
-/// # main();
+///
+/// assert_eq!(one(), 1);
+/// ```
+///
+/// In a function without the attribute, `run!` is a compile error:
+///
+/// ```compile_fail
+/// use runner::run;
+///
+/// fn one() -> u32 {
+///     run!(async { 1 }) // error: add `#[runner::scope]` to this function
+/// }
 /// ```
 #[macro_export]
 macro_rules! run {
     ($($tokens:tt)*) => {
         ::core::compile_error!(
-            "`run!` can only be used inside a function marked `#[runner::scope]` or `#[runner::test]`"
+            "`run!` only works in the body of a function marked `#[runner::scope]` or \
+             `#[runner::test]`; add `#[runner::scope]` to this function (a nested `fn` is not \
+             part of the scope around it), or `.await` the future in async code"
         )
     };
 }
 
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 /// Paths used by the code that the macros generate. Not public API.
 #[doc(hidden)]
 pub mod __private {
-    use std::panic::{self, AssertUnwindSafe};
+    use std::fmt;
+    use std::future::IntoFuture;
+    use std::io::{self, Write};
+    use std::panic::{self, AssertUnwindSafe, Location};
+    use std::sync::{mpsc, Arc, Mutex, PoisonError};
+    use std::thread;
+    use std::time::{Duration, Instant};
 
     pub use runner_core::{Builder, Runner};
 
-    /// The body of `#[runner::scope] fn main`: a run interrupted by Ctrl-C
-    /// closes the runner (its `on_close` cleanups run) and exits with status
-    /// 130, quietly; any other panic goes on unwinding.
+    /// The body of `#[runner::scope] fn main`: the runner is entered for the
+    /// whole body; a run interrupted by Ctrl-C closes the runner (its
+    /// `on_close` cleanups run) and exits with status 130, quietly; any other
+    /// panic goes on unwinding.
     pub fn main<R>(runner: Runner, body: impl FnOnce(&Runner) -> R) -> R {
-        match panic::catch_unwind(AssertUnwindSafe(|| body(&runner))) {
+        let entered = || {
+            let _entered = runner.enter();
+            body(&runner)
+        };
+        match panic::catch_unwind(AssertUnwindSafe(entered)) {
             Ok(output) => output,
             Err(payload) if payload.is::<runner_core::Interrupted>() => {
                 drop(runner);
                 std::process::exit(130)
             }
             Err(payload) => panic::resume_unwind(payload),
+        }
+    }
+
+    /// The body of a `#[runner::test]` named `name`: the runner is entered
+    /// for the whole body, and with a `timeout`, the test fails when the
+    /// body runs longer, even if it blocked its thread where the runner's
+    /// own deadline cannot reach (inside a poll, or between `run!`s).
+    ///
+    /// A watchdog thread prints, shortly after the deadline, which `run!`
+    /// the test is stuck in: a test blocked for good never gets to fail by
+    /// itself.
+    pub fn test<R>(
+        runner: Runner,
+        timeout: Option<Duration>,
+        name: &'static str,
+        body: impl FnOnce(&TestScope<'_>) -> R,
+    ) -> R {
+        let _entered = runner.enter();
+        let watch = timeout.map(|timeout| Watchdog::start(name, timeout));
+        let scope = TestScope {
+            runner: &runner,
+            site: watch.as_ref().map(|watch| &*watch.site),
+        };
+        let output = body(&scope);
+        if let Some(watch) = watch {
+            watch.finish();
+        }
+        output
+    }
+
+    /// What the `run!`s of a `#[runner::test]` run on.
+    #[derive(Debug)]
+    pub struct TestScope<'a> {
+        /// The test's runner.
+        runner: &'a Runner,
+        /// Where the test is, for its watchdog; `None` without a timeout.
+        site: Option<&'a Mutex<Site>>,
+    }
+
+    impl TestScope<'_> {
+        /// `run!(future)` in a test: [`Runner::run`], telling the watchdog
+        /// which `run!` the test is in.
+        #[track_caller]
+        pub fn run<F: IntoFuture>(&self, future: F) -> F::Output {
+            let Some(site) = self.site else {
+                return self.runner.run(future);
+            };
+            let location = Location::caller();
+            set(site, Site::In(location));
+            // Between `run!`s after this one: set when the run returns or unwinds.
+            let _after = SetOnDrop(site, Site::After(location));
+            self.runner.run(future)
+        }
+    }
+
+    /// Where a test with a timeout is.
+    #[derive(Clone, Copy, Debug)]
+    enum Site {
+        /// No `run!` started yet.
+        Before,
+        /// Inside the `run!` at this place.
+        In(&'static Location<'static>),
+        /// Between `run!`s; the last one was at this place.
+        After(&'static Location<'static>),
+    }
+
+    impl fmt::Display for Site {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            match self {
+                Site::Before => write!(f, "before its first `run!`"),
+                Site::In(location) => write!(f, "in the `run!` at {location}"),
+                Site::After(location) => {
+                    write!(f, "between `run!`s, after the one at {location}")
+                }
+            }
+        }
+    }
+
+    /// Sets `site`, even if a test thread panicked holding the lock.
+    fn set(site: &Mutex<Site>, now: Site) {
+        *site.lock().unwrap_or_else(PoisonError::into_inner) = now;
+    }
+
+    /// Sets a [`Site`] when dropped.
+    struct SetOnDrop<'a>(&'a Mutex<Site>, Site);
+
+    impl Drop for SetOnDrop<'_> {
+        fn drop(&mut self) {
+            set(self.0, self.1);
+        }
+    }
+
+    /// How long after a test's deadline its watchdog speaks: by then, a
+    /// test whose thread is not blocked has been failed by the runner's own
+    /// deadline, which unwinds the body and stops the watchdog.
+    const GRACE: Duration = Duration::from_millis(250);
+
+    /// The timeout of one test: a thread that reports where the test is
+    /// after the deadline, and the check that fails the test when its body
+    /// ends.
+    struct Watchdog {
+        /// The test's path, for messages.
+        name: &'static str,
+        /// The test's `timeout`.
+        timeout: Duration,
+        /// When the test's body started.
+        started: Instant,
+        /// Where the test is, shared with the thread.
+        site: Arc<Mutex<Site>>,
+        /// Dropping it wakes the thread before the deadline.
+        stop: Option<mpsc::Sender<()>>,
+        /// The watchdog thread; `None` once joined, or if it could not start.
+        thread: Option<thread::JoinHandle<()>>,
+    }
+
+    impl Watchdog {
+        fn start(name: &'static str, timeout: Duration) -> Watchdog {
+            let site = Arc::new(Mutex::new(Site::Before));
+            let (stop, stopped) = mpsc::channel::<()>();
+            let watched = site.clone();
+            let thread = thread::Builder::new()
+                .name(format!("{name} watchdog"))
+                .spawn(move || {
+                    // Nothing is ever sent: the sender drops when the body ends.
+                    let wait = timeout + GRACE;
+                    if stopped.recv_timeout(wait) == Err(mpsc::RecvTimeoutError::Timeout) {
+                        let site = *watched.lock().unwrap_or_else(PoisonError::into_inner);
+                        // Straight to stderr, past libtest's capture: a test
+                        // blocked for good never prints its captured output.
+                        let _ = writeln!(
+                            io::stderr(),
+                            "test `{name}` has run for {wait:?}, past its timeout of \
+                             {timeout:?}; its thread is blocked {site}: a blocking call \
+                             (`std::thread::sleep`, a lock, blocking I/O) stops the runner; \
+                             use `runner::sleep`, `runner::unblock` or an async API"
+                        );
+                    }
+                })
+                .ok();
+            Watchdog {
+                name,
+                timeout,
+                started: Instant::now(),
+                site,
+                stop: Some(stop),
+                thread,
+            }
+        }
+
+        /// Stops the thread, and fails the test if its body ran too long.
+        #[track_caller]
+        fn finish(mut self) {
+            let elapsed = self.started.elapsed();
+            self.stop_thread();
+            assert!(
+                elapsed <= self.timeout,
+                "test `{}` ran for {elapsed:?}, longer than its timeout of {:?}; \
+                 it blocked its thread, where the runner could not end it",
+                self.name,
+                self.timeout
+            );
+        }
+
+        fn stop_thread(&mut self) {
+            drop(self.stop.take());
+            if let Some(thread) = self.thread.take() {
+                let _ = thread.join();
+            }
+        }
+    }
+
+    impl Drop for Watchdog {
+        fn drop(&mut self) {
+            self.stop_thread();
+        }
+    }
+
+    impl fmt::Debug for Watchdog {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("Watchdog")
+                .field("name", &self.name)
+                .field("timeout", &self.timeout)
+                .finish_non_exhaustive()
         }
     }
 }

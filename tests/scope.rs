@@ -205,6 +205,42 @@ fn panic_closes_the_runner_after_locals() {
     assert_eq!(log.entries(), ["local dropped", "runner closed"]);
 }
 
+// The runner is entered for the whole body, so the free functions reach it
+// between runs too.
+
+#[runner::scope]
+fn spawn_between_runs(log: &Log) -> (u32, u32) {
+    let (sender, receiver) = async_channel::unbounded();
+    let first = run!(one());
+    let sent = runner::spawn(async move { sender.send(first + 1).await.is_ok() });
+    let local = runner::spawn_local(async { 3 });
+    let log = log.clone();
+    runner::on_close(async move { log.push("runner closed") });
+    let second = run!(receiver.recv()).unwrap();
+    assert!(run!(sent));
+    (second, run!(local))
+}
+
+#[test]
+fn runner_spawn_between_runs_progresses_in_the_next_run() {
+    let log = Log::default();
+    assert_eq!(spawn_between_runs(&log), (2, 3));
+    assert_eq!(log.entries(), ["runner closed"]);
+}
+
+/// What the error for `run!` in a thread's closure suggests.
+#[runner::scope]
+fn block_on_from_another_thread() -> u32 {
+    let handle = runner::handle();
+    let from_thread = thread::spawn(move || handle.block_on(add(1, 1)).unwrap());
+    run!(one()) + from_thread.join().unwrap()
+}
+
+#[test]
+fn a_handle_taken_between_runs_serves_another_thread() {
+    assert_eq!(block_on_from_another_thread(), 3);
+}
+
 #[runner::scope]
 fn leave_a_task_pending(log: &Log) {
     let guard = LogOnDrop(log.clone(), "pending task dropped");
@@ -339,6 +375,23 @@ fn run_in_ordinary_closures() {
 }
 
 #[runner::scope]
+fn run_in_a_move_closure(log: &Log) -> u32 {
+    run!(log_on_close(log.clone()));
+    let base = 10;
+    // The closure copies a reference to the runner; the runner stays here.
+    let add_base = move |x: u32| run!(add(x, base));
+    let sum = add_base(1) + add_base(2);
+    sum + run!(one())
+}
+
+#[test]
+fn a_move_closure_borrows_the_runner_and_later_runs_still_work() {
+    let log = Log::default();
+    assert_eq!(run_in_a_move_closure(&log), 11 + 12 + 1);
+    assert_eq!(log.entries(), ["runner closed"]);
+}
+
+#[runner::scope]
 fn run_in_macros() -> String {
     assert_eq!(run!(one()), 1);
     assert!(matches!(run!(async { Some(1) }), Some(1)));
@@ -394,6 +447,33 @@ mod with_run_imported {
     fn run_still_means_the_scope_runner() {
         assert_eq!(three(), 3);
     }
+}
+
+// The call made for a `run!` is located at the `run!`.
+
+#[runner::scope(debug)]
+fn poll_slowly() -> u32 {
+    let line = line!() + 1;
+    run!(async { thread::sleep(Duration::from_millis(150)) });
+    line
+}
+
+#[test]
+fn debug_reports_name_the_run_line() {
+    let report = SharedBuffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(report.clone())
+        .without_time()
+        .with_ansi(false)
+        .finish();
+    let line = tracing::subscriber::with_default(subscriber, poll_slowly);
+    let report = report.text();
+    // The slow-poll report names `Location::caller()` of `Runner::run`.
+    assert!(report.contains("slow poll"), "{report}");
+    assert!(
+        report.contains(&format!("tests/scope.rs:{line}:")),
+        "expected line {line} in {report}"
+    );
 }
 
 // Options.
@@ -592,6 +672,35 @@ impl Drop for LogOnDrop {
 impl LogOnDrop {
     fn plus(&self, n: u32) -> u32 {
         n
+    }
+}
+
+/// Where a `tracing` subscriber writes, to read back.
+#[derive(Clone, Default)]
+struct SharedBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl SharedBuffer {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl io::Write for SharedBuffer {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for SharedBuffer {
+    type Writer = SharedBuffer;
+
+    fn make_writer(&'a self) -> SharedBuffer {
+        self.clone()
     }
 }
 

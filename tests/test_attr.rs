@@ -5,6 +5,9 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::Command;
+use std::thread;
+use std::time::Duration;
 
 use async_io::Async;
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
@@ -52,11 +55,64 @@ fn a_pending_future_fails_at_the_timeout() {
     run!(future::pending::<()>());
 }
 
+#[runner::test(timeout = "1s")]
+#[should_panic(expected = "longer than its timeout of 1s")]
+fn a_test_that_blocks_its_thread_after_its_last_run_fails() {
+    run!(runner::yield_now());
+    // No run is going on: only the end of the body can tell.
+    thread::sleep(Duration::from_secs(2));
+}
+
+#[runner::test(timeout = "1s")]
+#[should_panic(expected = "longer than its timeout of 1s")]
+fn a_test_that_blocks_its_thread_inside_a_poll_fails() {
+    // The poll never gives the runner's deadline a chance.
+    run!(async { thread::sleep(Duration::from_secs(2)) });
+}
+
+#[runner::test(timeout = "200ms")]
+fn blocked_in_a_run() {
+    if !is_child("blocked_in_a_run") {
+        return;
+    }
+    run!(runner::yield_now());
+    run!(async { thread::sleep(Duration::from_secs(2)) }); // BLOCKED
+}
+
+#[test]
+fn a_blocked_test_is_reported_with_its_run_site_at_the_deadline() {
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args(["blocked_in_a_run", "--exact", "--nocapture"])
+        .env(CHILD, "blocked_in_a_run")
+        .output()
+        .expect("the child test ran");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    let report = stderr
+        .lines()
+        .find(|line| line.contains("past its timeout of 200ms"))
+        .unwrap_or_else(|| panic!("no watchdog report in:\n{stderr}"));
+    let site = format!(
+        "blocked in the `run!` at tests/test_attr.rs:{}:",
+        marker_line("BLOCKED")
+    );
+    assert!(report.contains(&site), "{site:?} not in {report}");
+}
+
 #[runner::test(timeout = "5s")]
 fn a_test_within_its_timeout_passes() {
     let addr = run!(start_echo_server()).unwrap();
     let mut stream = run!(Async::<TcpStream>::connect(addr)).unwrap();
     assert_eq!(run!(echo(&mut stream, "fast")).unwrap(), "fast");
+}
+
+#[runner::test(timeout = "5s")]
+fn spawns_between_runs() {
+    let task = runner::spawn(async { 40 + 2 });
+    assert_eq!(run!(task), 42);
+    let add_one = move |n: u32| run!(async move { n + 1 });
+    assert_eq!(add_one(1) + add_one(2), 5);
+    assert_eq!(run!(async { 1 }), 1);
 }
 
 #[runner::test(debug, worker_threads = 2, close_timeout = "200ms", timeout = "5s")]
@@ -75,6 +131,23 @@ fn crate_option_names_the_runner_crate() {
 }
 
 // Helpers.
+
+/// Set in the child process of a test that runs one test of this binary.
+const CHILD: &str = "RUNNER_TEST_ATTR_CHILD";
+
+fn is_child(case: &str) -> bool {
+    std::env::var(CHILD).is_ok_and(|child| child == case)
+}
+
+/// The line of this file that ends with `// MARKER`.
+fn marker_line(marker: &str) -> usize {
+    let tag = format!("// {marker}");
+    include_str!("test_attr.rs")
+        .lines()
+        .position(|line| line.trim_end().ends_with(&tag))
+        .expect("the marker is in this file")
+        + 1
+}
 
 async fn spawn_the_answer() -> runner::Task<u32> {
     runner::spawn(async { 40 + 2 })

@@ -1,13 +1,14 @@
-//! The attribute macros of the [`runner`] crate: `#[runner::scope]` and
-//! `#[runner::test]`.
+//! The attribute macros of the [`runner`] crate (package `asyncio-runner`):
+//! `#[runner::scope]` and `#[runner::test]`.
 //!
 //! Use them through `runner`, which re-exports them and provides the paths
-//! that their expansion names. This crate only parses and delegates: the
+//! that their expansion names; their documentation, with runnable examples,
+//! lives here and is shown there. This crate only parses and delegates: the
 //! options are in `args.rs`, the expansion in `scope.rs` and `test_attr.rs`,
 //! the `run!` rewrite in `rewrite.rs` and the output on errors in
 //! `fallback.rs`.
 //!
-//! [`runner`]: https://docs.rs/runner
+//! [`runner`]: https://docs.rs/asyncio-runner
 
 use proc_macro::TokenStream;
 
@@ -28,35 +29,123 @@ mod no_panic;
 /// closes after the body's own locals are dropped, so they can still use it
 /// in their `Drop`. All the `run!` calls of one call of the function share
 /// the runner: a task spawned by one keeps running during the next, and a
-/// context variable set by one is seen by the next.
+/// context variable set by one is seen by the next. The runner is entered
+/// for the whole body, so `runner::spawn`, `runner::spawn_local` and
+/// `runner::on_close` also work between two `run!`s.
 ///
-/// ```text
+/// # Examples
+///
+/// ```
 /// use std::io;
+/// # struct Conn;
+/// # impl Conn {
+/// #     async fn ping(&self) -> io::Result<&'static str> {
+/// #         runner::yield_now().await;
+/// #         Ok("pong")
+/// #     }
+/// # }
+/// # async fn connect(_addr: &str) -> io::Result<Conn> {
+/// #     Ok(Conn)
+/// # }
 ///
 /// #[runner::scope]
-/// fn ping_twice() -> io::Result<()> {
+/// fn ping_twice() -> io::Result<String> {
 ///     let conn = run!(connect("127.0.0.1:7000"))?;
-///     let reply = run!(conn.ping())?;
-///     println!("{reply}");
-///     Ok(())
+///     let first = run!(conn.ping())?;
+///     let second = run!(conn.ping())?;
+///     Ok(format!("{first} {second}"))
 /// }
+///
+/// assert_eq!(ping_twice()?, "pong pong");
+/// # Ok::<(), io::Error>(())
 /// ```
 ///
 /// Equivalent code without the macro:
 ///
-/// ```text
+/// ```
 /// use std::io;
+/// # struct Conn;
+/// # impl Conn {
+/// #     async fn ping(&self) -> io::Result<&'static str> {
+/// #         Ok("pong")
+/// #     }
+/// # }
+/// # async fn connect(_addr: &str) -> io::Result<Conn> {
+/// #     Ok(Conn)
+/// # }
 ///
-/// fn ping_twice() -> io::Result<()> {
-///     let runner = runner::Runner::builder().build();
-///     let ret: io::Result<()> = {
+/// fn ping_twice() -> io::Result<String> {
+///     let owner = runner::Runner::builder().build();
+///     // The body only sees a reference: a `move` closure copies it.
+///     let runner = &owner;
+///     // Dropped before `owner`, which closes the runner.
+///     let _entered = runner.enter();
+///     let ret: io::Result<String> = {
 ///         let conn = runner.run(connect("127.0.0.1:7000"))?;
-///         let reply = runner.run(conn.ping())?;
-///         println!("{reply}");
-///         Ok(())
+///         let first = runner.run(conn.ping())?;
+///         let second = runner.run(conn.ping())?;
+///         Ok(format!("{first} {second}"))
 ///     };
 ///     ret
 /// }
+/// # assert_eq!(ping_twice().unwrap(), "pong pong");
+/// ```
+///
+/// # Where `run!` comes from
+///
+/// `run!` is not a macro in scope in the body: the attribute finds each
+/// `run!(fut)` of the body and replaces it with `Runner::run` on the
+/// function's runner, before the compiler looks for a macro named `run`. So
+/// no import is needed. In a function without the attribute, the compiler
+/// says "cannot find macro `run`"; with `use runner::run;` (harmless inside
+/// scopes), it says instead that the function needs `#[runner::scope]`.
+///
+/// `run!(fut)` blocks until `fut` is done and evaluates to its output; `fut`
+/// is anything that implements `IntoFuture`. It works in statements, nested
+/// expressions (`run!(a()) + run!(b())`), loops, ordinary closures (`move`
+/// ones too), and in other macros' arguments (`assert_eq!(run!(f()), 1)`).
+/// It is recognized as `run!`, `runner::run!`, `::runner::run!` and, with
+/// `crate = "path"`, `path::run!`. Errors, lints and panics about a `run!`
+/// point at its line, never at the attribute.
+///
+/// ```
+/// async fn double(n: u32) -> u32 {
+///     runner::yield_now().await;
+///     n * 2
+/// }
+///
+/// #[runner::scope]
+/// fn doubles(numbers: &[u32]) -> Vec<u32> {
+///     let offset = run!(double(0));
+///     let shifted = move |n: u32| run!(double(n)) + offset;
+///     assert_eq!(run!(double(run!(double(1)))), 4);
+///     numbers.iter().map(|&n| shifted(n)).collect()
+/// }
+///
+/// assert_eq!(doubles(&[1, 2, 3]), [2, 4, 6]);
+/// ```
+///
+/// Only the function's own body is rewritten: a nested `fn`, `impl` or
+/// `mod` is not part of the scope, so a `run!` there is a compile error, as
+/// is any `run!` outside a scope. So is a `run!` inside an `async` block or
+/// `async` closure of the body, since it would block the loop that polls it:
+/// there, `.await` the future instead. And so is a `run!` in a closure
+/// passed to `thread::spawn`, `scope.spawn`, `spawn_blocking` or
+/// `runner::unblock`: a runner stays on its thread; spawn a task instead, or
+/// give the thread a `runner::Handle`, whose `block_on` runs a future there.
+///
+/// # Between runs
+///
+/// ```
+/// #[runner::scope]
+/// fn background() -> u32 {
+///     // No run is going on: the function's runner is entered.
+///     let task = runner::spawn(async { 40 });
+///     runner::on_close(async { println!("closing") });
+///     run!(task) + 2
+/// }
+///
+/// assert_eq!(background(), 42);
 /// ```
 ///
 /// # On `fn main`
@@ -65,17 +154,19 @@ mod no_panic;
 /// `on_close` cleanups run, and exits with status 130, without a panic
 /// message. The body becomes a closure handed to a hidden helper:
 ///
-/// ```text
+/// ```
+/// # use std::io;
+/// # async fn connect(_addr: &str) -> io::Result<()> { Ok(()) }
 /// fn main() -> io::Result<()> {
 ///     runner::__private::main(runner::Runner::builder().build(), |runner| -> io::Result<()> {
-///         let conn = runner.run(connect("127.0.0.1:7000"))?;
+///         runner.run(connect("127.0.0.1:7000"))?;
 ///         Ok(())
 ///     })
 /// }
 /// ```
 ///
-/// where `main` runs the closure and, if a run unwinds with
-/// `runner::Interrupted`, drops the runner and calls
+/// where `main` enters the runner, runs the closure and, if a run unwinds
+/// with `runner::Interrupted`, drops the runner and calls
 /// `std::process::exit(130)`.
 ///
 /// The attribute goes on any sync function with a body: a free function, a
@@ -83,20 +174,6 @@ mod no_panic;
 /// `impl Trait`, or a `#[test]` (above or below it; see also
 /// `#[runner::test]`). The hidden bindings cannot be named by the body, and
 /// do not clash with its own names.
-///
-/// # `run!`
-///
-/// `run!(fut)` becomes `runner.run(fut)`: it blocks until `fut` is done and
-/// evaluates to its output. It works in statements, nested expressions
-/// (`run!(a()) + run!(b())`), loops, ordinary closures, and in other macros'
-/// arguments (`assert_eq!(run!(f()), 1)`). It is recognized as `run!`,
-/// `runner::run!`, `::runner::run!` and, with `crate = "path"`, `path::run!`.
-///
-/// Only the function's own body is rewritten: a nested `fn`, `impl` or `mod`
-/// is not part of the scope, so a `run!` there is a compile error, as is any
-/// `run!` outside a scope. So is a `run!` inside an `async` block or `async`
-/// closure of the body, since it would block the loop that polls it: there,
-/// `.await` the future instead.
 ///
 /// # Options
 ///
@@ -107,32 +184,57 @@ mod no_panic;
 /// | `close_timeout = "200ms"` | `.close_timeout(Duration::from_millis(200))` | units: `ms` and `s` |
 /// | `crate = "path"` | | where the `runner` crate is, when it is renamed or re-exported |
 ///
-/// ```text
+/// ```
+/// async fn sync(path: &str) -> usize {
+///     runner::unblock({
+///         let path = path.to_owned();
+///         move || path.len()
+///     })
+///     .await
+/// }
+///
 /// #[runner::scope(debug, worker_threads = 2, close_timeout = "200ms")]
 /// fn sync_all(paths: &[&str]) -> usize {
 ///     paths.iter().map(|path| run!(sync(path))).sum()
 /// }
+///
+/// assert_eq!(sync_all(&["a", "bc"]), 3);
 /// ```
 ///
 /// Equivalent code without the macro:
 ///
-/// ```text
+/// ```
+/// # async fn sync(path: &str) -> usize { path.len() }
 /// fn sync_all(paths: &[&str]) -> usize {
-///     let runner = runner::Runner::builder()
+///     let owner = runner::Runner::builder()
 ///         .debug(true)
 ///         .worker_threads(2)
 ///         .close_timeout(std::time::Duration::from_millis(200))
 ///         .build();
-///     let ret: usize = {
-///         paths.iter().map(|path| runner.run(sync(path))).sum()
-///     };
+///     let runner = &owner;
+///     let _entered = runner.enter();
+///     let ret: usize = { paths.iter().map(|path| runner.run(sync(path))).sum() };
 ///     ret
 /// }
+/// # assert_eq!(sync_all(&["a", "bc"]), 3);
 /// ```
 ///
-/// With `crate = "rt"`, for a crate that re-exports `runner` as `rt`,
-/// the expansion names `rt::Runner` instead of `::runner::Runner`, and
-/// `rt::run!` is recognized.
+/// With `crate = "rt"`, for a crate that re-exports `runner` as `rt`, the
+/// expansion names `rt::Runner` instead of `::runner::Runner`, and
+/// `rt::run!` is recognized:
+///
+/// ```
+/// mod rt {
+///     pub use runner::*;
+/// }
+///
+/// #[runner::scope(crate = "rt")]
+/// fn through_rt() -> u8 {
+///     rt::run!(async { 1 }) + run!(async { 2 })
+/// }
+///
+/// assert_eq!(through_rt(), 3);
+/// ```
 ///
 /// # Errors
 ///
@@ -140,8 +242,16 @@ mod no_panic;
 /// to do instead: the attribute on an `async fn` (at `async`), on a
 /// `const fn`, or on anything but a function; an unknown, repeated or
 /// ill-typed option; `timeout` (a `#[runner::test]` option); `run!` inside an
-/// `async` block or closure, or with other than one argument. The function
-/// is still emitted, so there are no follow-on errors.
+/// `async` block or closure, or a closure run on another thread, or with
+/// other than one argument. The function is still emitted, so there are no
+/// follow-on errors.
+///
+/// ```compile_fail
+/// #[runner::scope]
+/// async fn fetch() -> u8 {
+///     run!(async { 1 }) // error: `#[runner::scope]` functions cannot be `async`
+/// }
+/// ```
 #[proc_macro_attribute]
 pub fn scope(args: TokenStream, item: TokenStream) -> TokenStream {
     scope::expand(args::Kind::Scope, args.into(), item.into()).into()
@@ -150,25 +260,22 @@ pub fn scope(args: TokenStream, item: TokenStream) -> TokenStream {
 /// Marks a test whose body runs its `run!` calls on one `Runner`:
 /// `#[test]` plus [`#[runner::scope]`](macro@scope).
 ///
-/// ```text
+/// Import items by name rather than with `use runner::*`: the glob would
+/// bring this `test` into scope and make a plain `#[test]` ambiguous.
+///
+/// # Examples
+///
+/// ```
+/// async fn ping() -> bool {
+///     runner::yield_now().await;
+///     true
+/// }
+///
 /// #[runner::test]
 /// fn pings() {
-///     let conn = run!(connect("127.0.0.1:7000")).unwrap();
-///     assert_eq!(run!(conn.ping()).unwrap(), "pong");
-/// }
-/// ```
-///
-/// Equivalent code without the macro:
-///
-/// ```text
-/// #[test]
-/// fn pings() {
-///     let runner = runner::Runner::builder().build();
-///     let ret: () = {
-///         let conn = runner.run(connect("127.0.0.1:7000")).unwrap();
-///         assert_eq!(runner.run(conn.ping()).unwrap(), "pong");
-///     };
-///     ret
+///     let server = runner::spawn(async { "up" }); // the runner is entered
+///     assert_eq!(run!(server), "up");
+///     assert!(run!(ping()));
 /// }
 /// ```
 ///
@@ -178,31 +285,41 @@ pub fn scope(args: TokenStream, item: TokenStream) -> TokenStream {
 /// # Options
 ///
 /// Those of [`#[runner::scope]`](macro@scope), and `timeout = "5s"` (units
-/// `ms` and `s`): the test fails when it runs longer, with a panic message
-/// that contains `timed out after` and lists the tasks still pending.
+/// `ms` and `s`): the test fails when it runs longer. A run still going at
+/// the deadline panics with a message that contains `timed out after` and
+/// lists the tasks still pending. A test that blocks its thread (a
+/// `std::thread::sleep`, a lock, blocking I/O, inside a poll or between
+/// `run!`s) fails when its body ends, with a message saying that it ran for
+/// so long, longer than its timeout; shortly after the deadline, a watchdog
+/// thread prints to stderr which `run!` the test is blocked in, or after
+/// which one, so a test blocked for good says where.
 ///
-/// ```text
+/// ```
+/// # async fn ping() -> bool { true }
 /// #[runner::test(timeout = "5s", worker_threads = 2)]
 /// fn replies_in_time() {
 ///     assert!(run!(ping()));
 /// }
 /// ```
 ///
-/// Equivalent code without the macro (`__test_timeout` is hidden API of the
-/// builder, there for this macro):
+/// Equivalent code without the macro (`__test_timeout` and `__private` are
+/// hidden API, there for this macro):
 ///
-/// ```text
-/// #[test]
+/// ```
+/// # async fn ping() -> bool { true }
+/// // With `#[test]` on it:
 /// fn replies_in_time() {
+///     let timeout = std::time::Duration::from_secs(5);
 ///     let runner = runner::Runner::builder()
 ///         .worker_threads(2)
-///         .__test_timeout(std::time::Duration::from_secs(5))
+///         .__test_timeout(timeout)
 ///         .build();
-///     let ret: () = {
+///     // Enters the runner, watches the clock, runs the body.
+///     runner::__private::test(runner, Some(timeout), "replies_in_time", |runner| {
 ///         assert!(runner.run(ping()));
-///     };
-///     ret
+///     })
 /// }
+/// # replies_in_time();
 /// ```
 ///
 /// # Errors

@@ -16,7 +16,6 @@
 use proc_macro2::{Delimiter, Group, Ident, Spacing, Span, TokenStream, TokenTree};
 use quote::{quote_spanned, ToTokens};
 use syn::parse::{ParseStream, Parser};
-use syn::spanned::Spanned;
 use syn::visit_mut::{self, VisitMut};
 use syn::{Block, Error, Expr, Item, Macro, Path, Stmt, Token};
 
@@ -26,27 +25,33 @@ const IN_ASYNC_BLOCK: &str =
 /// The message for `run!` inside an `async` closure.
 const IN_ASYNC_CLOSURE: &str =
     "`run!` cannot be used inside an `async` closure; `.await` the future instead";
+/// The message for `run!` in a closure that runs on another thread.
+const IN_THREAD: &str = "`run!` cannot be used in a closure that runs on another thread: a runner \
+     stays on the thread that made it; spawn a task with `runner::spawn` instead, or move a \
+     `runner::handle()` into the closure and call `handle.block_on(fut)`";
 /// The message for `run!` with no future or with more than one.
 const BAD_ARGUMENTS: &str = "`run!` takes exactly one future, like `run!(fetch())`";
 
 /// Rewrites the `run!` calls of one scope.
 pub(crate) struct Rewriter<'a> {
-    /// The hidden binding holding the scope's runner.
-    runner: &'a Ident,
+    /// What a `run!` becomes.
+    target: Target<'a>,
     /// The path that names the `runner` crate in generated code.
     krate: &'a Path,
     /// The paths, without `run`, that may prefix `run!`: none (`run!`),
     /// `runner`, and the `crate = "..."` path. Leading `::` is ignored.
     prefixes: Vec<Vec<String>>,
-    /// What kind of `async` code we are inside, innermost last.
-    asyncs: Vec<&'static str>,
+    /// Why `run!` cannot be used where the walk is, innermost last: inside
+    /// an `async` block or closure, or a closure that runs on another
+    /// thread.
+    barriers: Vec<&'static str>,
 }
 
 impl<'a> Rewriter<'a> {
-    /// A rewriter emitting `krate::__private::Runner::run(&runner, fut)`.
+    /// A rewriter turning `run!(fut)` into `target`.
     ///
     /// `krate` is also accepted as a prefix of `run!`, besides `runner`.
-    pub(crate) fn new(runner: &'a Ident, krate: &'a Path) -> Self {
+    pub(crate) fn new(target: Target<'a>, krate: &'a Path) -> Self {
         let mut prefixes = vec![Vec::new(), vec!["runner".to_owned()]];
         let custom: Vec<String> = krate
             .segments
@@ -57,10 +62,10 @@ impl<'a> Rewriter<'a> {
             prefixes.push(custom);
         }
         Rewriter {
-            runner,
+            target,
             krate,
             prefixes,
-            asyncs: Vec::new(),
+            barriers: Vec::new(),
         }
     }
 
@@ -92,11 +97,10 @@ impl<'a> Rewriter<'a> {
 
     /// The expression that replaces one `run!` invocation.
     ///
-    /// `whole` is every token of the invocation (for error spans), `span` the
-    /// span of its `run` identifier and `arguments` what is between the
-    /// delimiters.
-    fn replace(&mut self, whole: TokenStream, span: Span, arguments: TokenStream) -> TokenStream {
-        if let Some(kind) = self.asyncs.last() {
+    /// `whole` is every token of the invocation (for error spans), `group`
+    /// the span of its delimiters and `arguments` what is between them.
+    fn replace(&mut self, whole: TokenStream, group: Span, arguments: TokenStream) -> TokenStream {
+        if let Some(kind) = self.barriers.last() {
             return error_expr(Error::new_spanned(whole, kind));
         }
         let mut future = match parse_future.parse2(arguments) {
@@ -105,25 +109,42 @@ impl<'a> Rewriter<'a> {
         };
         // Nested `run!`s run first, while the outer one is being evaluated.
         self.visit_expr_mut(&mut future);
-        let runner = self.runner;
-        let krate = self.krate;
-        quote_spanned!(span=> #krate::__private::Runner::run(&#runner, #future))
+        // The call is spanned on the `run!`: its path on the first token of
+        // `run!`, its parentheses on the `run!`'s delimiters, so the call
+        // expression covers exactly `run!(..)`. rustc's errors, lints and
+        // suggestions then point there, and `Location::caller()` in
+        // `Runner::run` is that line; one token spanned on the attribute
+        // would drag them all to the attribute. The runner binding keeps its
+        // mixed-site hygiene, only located here.
+        let start = whole.into_iter().next().map_or(group, |token| token.span());
+        let (runner, runs_on) = match self.target {
+            Target::Call { runner, runs_on } => (runner, runs_on),
+            Target::Await => {
+                return quote_spanned!(start=> ::core::future::IntoFuture::into_future(#future).await)
+            }
+        };
+        let krate = respan(self.krate.to_token_stream(), start);
+        let runner = Ident::new(&runner.to_string(), runner.span().located_at(start));
+        let runs_on = Ident::new(runs_on, start);
+        let mut arguments = Group::new(
+            Delimiter::Parenthesis,
+            quote_spanned!(start=> #runner, #future),
+        );
+        arguments.set_span(group);
+        quote_spanned!(start=> #krate::__private::#runs_on::run #arguments)
     }
 
     /// The replacement of a `run!` given as a [`Macro`].
     fn replace_macro(&mut self, whole: TokenStream, mac: &Macro) -> TokenStream {
-        let span = match mac.path.segments.last() {
-            Some(segment) => segment.ident.span(),
-            None => mac.path.span(),
-        };
-        self.replace(whole, span, mac.tokens.clone())
+        let group = mac.delimiter.span().join();
+        self.replace(whole, group, mac.tokens.clone())
     }
 
-    /// Visits `inner` as code inside an `async` block or closure.
-    fn in_async(&mut self, kind: &'static str, inner: impl FnOnce(&mut Self)) {
-        self.asyncs.push(kind);
+    /// Visits `inner` as code where `run!` cannot be used, for `why`.
+    fn behind(&mut self, kind: &'static str, inner: impl FnOnce(&mut Self)) {
+        self.barriers.push(kind);
         inner(self);
-        self.asyncs.pop();
+        self.barriers.pop();
     }
 
     /// Rewrites `run!` invocations found in the tokens of another macro's
@@ -138,10 +159,8 @@ impl<'a> Rewriter<'a> {
         while i < tokens.len() {
             if let Some(end) = self.match_run(&tokens, i) {
                 let whole: TokenStream = tokens[i..end].iter().cloned().collect();
-                let (span, arguments) = match (&tokens[end - 3], &tokens[end - 1]) {
-                    (TokenTree::Ident(run), TokenTree::Group(group)) => {
-                        (run.span(), group.stream())
-                    }
+                let (span, arguments) = match &tokens[end - 1] {
+                    TokenTree::Group(group) => (group.span(), group.stream()),
                     // `match_run` only matches `run ! (group)` at the end.
                     _ => (Span::call_site(), TokenStream::new()),
                 };
@@ -160,7 +179,7 @@ impl<'a> Rewriter<'a> {
                         Some(TokenTree::Group(group)) if group.delimiter() == Delimiter::Brace => {
                             out.extend(tokens[i..next].iter().cloned());
                             let mut rewritten = None;
-                            self.in_async(IN_ASYNC_BLOCK, |this| {
+                            self.behind(IN_ASYNC_BLOCK, |this| {
                                 rewritten = Some(this.rewrite_group(group));
                             });
                             out.extend(rewritten);
@@ -168,7 +187,7 @@ impl<'a> Rewriter<'a> {
                             continue;
                         }
                         Some(TokenTree::Punct(bar)) if bar.as_char() == '|' => {
-                            self.asyncs.push(IN_ASYNC_CLOSURE);
+                            self.barriers.push(IN_ASYNC_CLOSURE);
                             open_closures += 1;
                         }
                         _ => {}
@@ -193,7 +212,7 @@ impl<'a> Rewriter<'a> {
     /// Ends the `async` closures that [`Self::rewrite_tokens`] opened.
     fn close_async_closures(&mut self, open: &mut usize) {
         for _ in 0..*open {
-            self.asyncs.pop();
+            self.barriers.pop();
         }
         *open = 0;
     }
@@ -275,12 +294,21 @@ impl VisitMut for Rewriter<'_> {
                 expr_macro.mac.tokens = self.rewrite_tokens(tokens);
             }
             Expr::Async(_) => {
-                self.in_async(IN_ASYNC_BLOCK, |this| visit_mut::visit_expr_mut(this, expr))
+                self.behind(IN_ASYNC_BLOCK, |this| visit_mut::visit_expr_mut(this, expr))
             }
             Expr::Closure(closure) if closure.asyncness.is_some() => {
-                self.in_async(IN_ASYNC_CLOSURE, |this| {
+                self.behind(IN_ASYNC_CLOSURE, |this| {
                     visit_mut::visit_expr_mut(this, expr)
                 });
+            }
+            Expr::Call(call) if starts_a_thread(&call.func) => {
+                self.visit_expr_mut(&mut call.func);
+                self.visit_thread_arguments(call.args.iter_mut());
+            }
+            Expr::MethodCall(call) if call.method == "spawn" => {
+                // `scope.spawn(|| ..)`, `thread::Builder::new().spawn(|| ..)`.
+                self.visit_expr_mut(&mut call.receiver);
+                self.visit_thread_arguments(call.args.iter_mut());
             }
             _ => visit_mut::visit_expr_mut(self, expr),
         }
@@ -289,6 +317,51 @@ impl VisitMut for Rewriter<'_> {
     /// Nested items (`fn`, `impl`, `mod`, ...) are not part of the scope:
     /// their `run!`s are left to the fallback `run!`, which explains.
     fn visit_item_mut(&mut self, _: &mut Item) {}
+}
+
+impl Rewriter<'_> {
+    /// Visits the arguments of a call that starts a thread: a closure among
+    /// them runs there.
+    fn visit_thread_arguments<'e>(&mut self, arguments: impl Iterator<Item = &'e mut Expr>) {
+        for argument in arguments {
+            match argument {
+                Expr::Closure(closure) if closure.asyncness.is_none() => {
+                    self.behind(IN_THREAD, |this| this.visit_expr_mut(argument))
+                }
+                _ => self.visit_expr_mut(argument),
+            }
+        }
+    }
+}
+
+/// Whether calling `function` starts a thread that runs a closure argument:
+/// `thread::spawn`, `std::thread::spawn` and such, `spawn_blocking`, and
+/// `unblock` (the blocking pool).
+fn starts_a_thread(function: &Expr) -> bool {
+    let Expr::Path(path) = function else {
+        return false;
+    };
+    let mut segments = path.path.segments.iter().rev();
+    match segments.next() {
+        Some(last) if last.ident == "spawn" => segments.next().is_some_and(|s| s.ident == "thread"),
+        Some(last) => last.ident == "spawn_blocking" || last.ident == "unblock",
+        None => false,
+    }
+}
+
+/// What a `run!(fut)` becomes.
+#[derive(Clone, Copy)]
+pub(crate) enum Target<'a> {
+    /// `krate::__private::<runs_on>::run(runner, fut)`: `runner` is the
+    /// hidden binding holding a reference to what runs the futures, and
+    /// `runs_on` its type: `Runner`, or `TestScope` in a `#[runner::test]`.
+    Call {
+        runner: &'a Ident,
+        runs_on: &'static str,
+    },
+    /// `fut.await`: the output for an `async fn` marked by mistake, so the
+    /// only error is the attribute's own.
+    Await,
 }
 
 /// Parses the arguments of `run!`: one expression, optionally followed by a
@@ -321,6 +394,22 @@ fn error_expr(error: Error) -> TokenStream {
         .collect()
 }
 
+/// `tokens` with every span, in groups too, set to `span`.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut token| {
+            if let TokenTree::Group(group) = &token {
+                let mut group = Group::new(group.delimiter(), respan(group.stream(), span));
+                group.set_span(span);
+                token = TokenTree::Group(group);
+            }
+            token.set_span(span);
+            token
+        })
+        .collect()
+}
+
 /// Whether `token` is the punctuation `ch`.
 fn is_punct(token: &TokenTree, ch: char) -> bool {
     matches!(token, TokenTree::Punct(punct) if punct.as_char() == ch)
@@ -345,7 +434,11 @@ mod tests {
     fn rewrite_with(krate: Path, body: TokenStream) -> String {
         let runner = Ident::new("__runner_scope", Span::mixed_site());
         let mut block: Block = syn::parse2(quote!({ #body })).expect("test input is a block");
-        Rewriter::new(&runner, &krate).visit_block_mut(&mut block);
+        let target = Target::Call {
+            runner: &runner,
+            runs_on: "Runner",
+        };
+        Rewriter::new(target, &krate).visit_block_mut(&mut block);
         block.to_token_stream().to_string()
     }
 
@@ -353,7 +446,7 @@ mod tests {
         rewrite_with(syn::parse_quote!(::runner), body)
     }
 
-    const CALL: &str = ":: runner :: __private :: Runner :: run (& __runner_scope ,";
+    const CALL: &str = ":: runner :: __private :: Runner :: run (__runner_scope ,";
 
     #[test]
     fn run_in_statements_and_expressions() {
@@ -463,6 +556,33 @@ mod tests {
         assert_eq!(out.matches(IN_ASYNC_BLOCK).count(), 2, "{out}");
         assert_eq!(out.matches(IN_ASYNC_CLOSURE).count(), 2, "{out}");
         assert_eq!(out.matches(CALL).count(), 3, "{out}");
+    }
+
+    #[test]
+    fn closures_run_on_other_threads_are_errors() {
+        let out = rewrite(quote!(
+            thread::spawn(|| run!(a()));
+            std::thread::spawn(move || { run!(b()) });
+            scope.spawn(|| run!(c()));
+            thread::Builder::new().spawn(|| run!(d()));
+            runner::unblock(|| run!(e()));
+            tokio::task::spawn_blocking(|| run!(f()));
+            let g = || run!(g());
+            runner::spawn(async_fn(run!(h())));
+            other::spawn(|| run!(i()));
+        ));
+        assert_eq!(out.matches(IN_THREAD).count(), 6, "{out}");
+        assert_eq!(out.matches(CALL).count(), 3, "{out}");
+    }
+
+    #[test]
+    fn await_target_awaits() {
+        let krate: Path = syn::parse_quote!(::runner);
+        let mut block: Block = syn::parse_quote!({ run!(a()) + run!(b(run!(c()))) });
+        Rewriter::new(Target::Await, &krate).visit_block_mut(&mut block);
+        let out = block.to_token_stream().to_string();
+        assert_eq!(out.matches(". await").count(), 3, "{out}");
+        assert!(!out.contains("run !"), "{out}");
     }
 
     #[test]

@@ -10,18 +10,25 @@
 //!
 //! ```text
 //! fn name(args) -> Ret {
-//!     let __runner_scope = ::runner::__private::Runner::builder().worker_threads(2).build();
-//!     let __runner_ret: Ret = { body, with run!(f) as Runner::run(&__runner_scope, f) };
+//!     let __runner_owner = ::runner::__private::Runner::builder().worker_threads(2).build();
+//!     let __runner_scope: &::runner::__private::Runner = &__runner_owner;
+//!     let __runner_entered = ::runner::__private::Runner::enter(__runner_scope);
+//!     let __runner_ret: Ret = { body, with run!(f) as Runner::run(__runner_scope, f) };
 //!     #[allow(unreachable_code)] // after a body that never ends
 //!     return __runner_ret;
 //! }
 //! ```
 //!
 //! The body keeps its own block, so its locals, and the temporaries of its
-//! tail expression, are dropped at the end of the `let`, before the runner;
-//! a `return`, a `?` or a panic drops them in the same order. Both hidden
-//! names are `Span::mixed_site()`, so the body can neither see them nor
-//! clash with them.
+//! tail expression, are dropped at the end of the `let`, before the guard
+//! and the runner; a `return`, a `?` or a panic drops them in the same
+//! order. The body reaches the runner only through a reference, which a
+//! `move` closure copies. The hidden names are `Span::mixed_site()`, so the
+//! body can neither see them nor clash with them.
+//!
+//! `fn main` and `#[runner::test]` functions hand their body, as a closure,
+//! to `__private::main` (Ctrl-C) and `__private::test` (the timeout); an
+//! `async fn`, which is an error, is emitted with each `run!` as `.await`.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
@@ -30,7 +37,7 @@ use syn::{Error, Ident, Item, ItemFn, ReturnType, Signature, Type};
 
 use crate::args::{self, Args, Kind};
 use crate::fallback;
-use crate::rewrite::Rewriter;
+use crate::rewrite::{Rewriter, Target};
 use crate::test_attr;
 
 /// Expands `#[runner::scope(args)]` (or `#[runner::test(args)]`, by `kind`)
@@ -101,16 +108,49 @@ fn expand_fn(kind: Kind, args: &Args, mut item_fn: ItemFn, errors: &mut Vec<Erro
     let ItemFn {
         attrs,
         vis,
-        sig,
+        mut sig,
         mut block,
     } = item_fn;
-    let runner = Ident::new("__runner_scope", Span::mixed_site());
     let krate = args.crate_path();
-    Rewriter::new(&runner, &krate).visit_block_mut(&mut block);
+    if sig.asyncness.is_some() {
+        // The fallback for an `async fn`: the function as written, each
+        // `run!(fut)` as `fut.await`, so the only error is ours.
+        Rewriter::new(Target::Await, &krate).visit_block_mut(&mut block);
+        if Entry::of(Kind::Scope, &sig) == Entry::Main {
+            // An `async fn main` is an error of its own (E0752): a sync
+            // `main` holds the async body, checked but never called.
+            let inner = Ident::new("__runner_async_main", Span::mixed_site());
+            let mut inner_sig = sig.clone();
+            inner_sig.ident = inner;
+            sig.asyncness = None;
+            return quote! {
+                #test_attribute
+                #(#attrs)*
+                #vis #sig {
+                    #[allow(dead_code)]
+                    #inner_sig #block
+                    ::core::unreachable!()
+                }
+            };
+        }
+        return quote!(#test_attribute #(#attrs)* #vis #sig #block);
+    }
+    let runner = Ident::new("__runner_scope", Span::mixed_site());
+    let entry = Entry::of(kind, &sig);
+    let runs_on = match entry {
+        Entry::Test => "TestScope",
+        Entry::Main | Entry::Other => "Runner",
+    };
+    let target = Target::Call {
+        runner: &runner,
+        runs_on,
+    };
+    Rewriter::new(target, &krate).visit_block_mut(&mut block);
 
     let builder = builder(args, &krate);
     let body = wrap_body(
-        Entry::of(kind, &sig),
+        entry,
+        args,
         &sig,
         &runner,
         &krate,
@@ -154,6 +194,8 @@ fn builder(args: &Args, krate: &syn::Path) -> TokenStream {
 enum Entry {
     /// `fn main()` under `#[runner::scope]`.
     Main,
+    /// A `#[runner::test]`.
+    Test,
     /// Any other function.
     Other,
 }
@@ -161,54 +203,79 @@ enum Entry {
 impl Entry {
     /// Classifies the function with signature `sig`.
     fn of(kind: Kind, sig: &Signature) -> Entry {
-        if kind == Kind::Scope && sig.ident == "main" && sig.inputs.is_empty() {
-            Entry::Main
-        } else {
-            Entry::Other
+        match kind {
+            Kind::Test => Entry::Test,
+            Kind::Scope if sig.ident == "main" && sig.inputs.is_empty() => Entry::Main,
+            Kind::Scope => Entry::Other,
         }
     }
 }
 
-/// The new body: build the runner, evaluate the old body, return its value.
+/// The new body: build the runner, enter it, evaluate the old body, return
+/// its value.
+///
+/// The body sees the runner only through a reference, `runner` (a
+/// mixed-site name): a `move` closure that calls `run!` copies the
+/// reference and never takes the runner away from the function, which
+/// closes it when it returns.
 ///
 /// `fn main` hands its body to `__private::main`, which turns a Ctrl-C (a
 /// run unwinding with `Interrupted`) into closing the runner and exiting
-/// with status 130; the body becomes a closure that takes the runner.
+/// with status 130; a test hands it to `__private::test`, which enforces
+/// its timeout. There the body becomes a closure that takes the runner.
 fn wrap_body(
     entry: Entry,
+    args: &Args,
     sig: &Signature,
     runner: &Ident,
     krate: &syn::Path,
     builder: TokenStream,
     block: TokenStream,
 ) -> TokenStream {
-    let ret = Ident::new("__runner_ret", Span::mixed_site());
     let annotation = return_annotation(&sig.output);
+    // `-> Ret` for the closure, when the type can be written there.
+    let returns = match (annotation.is_empty(), &sig.output) {
+        (true, _) => TokenStream::new(),
+        (false, ReturnType::Default) => quote!(-> ()),
+        (false, ReturnType::Type(_, ty)) => quote!(-> #ty),
+    };
     match entry {
-        Entry::Main => {
-            let returns = match annotation.is_empty() {
-                true => TokenStream::new(),
-                false => {
-                    let ty = match &sig.output {
-                        ReturnType::Default => quote!(()),
-                        ReturnType::Type(_, ty) => ty.to_token_stream(),
-                    };
-                    quote!(-> #ty)
-                }
+        Entry::Main => quote! {
+            #[allow(unreachable_code)]
+            return #krate::__private::main(#builder, |#runner: &#krate::__private::Runner| #returns #block);
+        },
+        Entry::Test => {
+            let timeout = match &args.timeout {
+                Some(timeout) => quote!(::core::option::Option::Some(#timeout)),
+                None => quote!(::core::option::Option::None),
             };
+            let name = sig.ident.to_string();
             quote! {
                 #[allow(unreachable_code)]
-                return #krate::__private::main(#builder, |#runner: &#krate::__private::Runner| #returns #block);
+                return #krate::__private::test(
+                    #builder,
+                    #timeout,
+                    ::core::concat!(::core::module_path!(), "::", #name),
+                    |#runner: &#krate::__private::TestScope<'_>| #returns #block,
+                );
             }
         }
-        Entry::Other => quote! {
-            let #runner = #builder;
-            let #ret #annotation = #block;
-            // After a body that never ends (`loop {}`, `todo!()`), this is
-            // unreachable: no reason to warn the user about our code.
-            #[allow(unreachable_code)]
-            return #ret;
-        },
+        Entry::Other => {
+            let owner = Ident::new("__runner_owner", Span::mixed_site());
+            let entered = Ident::new("__runner_entered", Span::mixed_site());
+            let ret = Ident::new("__runner_ret", Span::mixed_site());
+            quote! {
+                let #owner = #builder;
+                let #runner: &#krate::__private::Runner = &#owner;
+                // Dropped before the runner: locals are dropped in reverse.
+                let #entered = #krate::__private::Runner::enter(#runner);
+                let #ret #annotation = #block;
+                // After a body that never ends (`loop {}`, `todo!()`), this is
+                // unreachable: no reason to warn the user about our code.
+                #[allow(unreachable_code)]
+                return #ret;
+            }
+        }
     }
 }
 
@@ -279,8 +346,10 @@ mod tests {
         assert_eq!(
             out,
             "fn f () -> usize { \
-             let __runner_scope = :: runner :: __private :: Runner :: builder () . build () ; \
-             let __runner_ret : usize = { :: runner :: __private :: Runner :: run (& __runner_scope , g ()) . len () } ; \
+             let __runner_owner = :: runner :: __private :: Runner :: builder () . build () ; \
+             let __runner_scope : & :: runner :: __private :: Runner = & __runner_owner ; \
+             let __runner_entered = :: runner :: __private :: Runner :: enter (__runner_scope) ; \
+             let __runner_ret : usize = { :: runner :: __private :: Runner :: run (__runner_scope , g ()) . len () } ; \
              # [allow (unreachable_code)] return __runner_ret ; }"
         );
         assert!(errors(&out).is_empty());
@@ -303,7 +372,7 @@ mod tests {
              # [allow (unreachable_code)] return :: runner :: __private :: main (\
              :: runner :: __private :: Runner :: builder () . build () , \
              | __runner_scope : & :: runner :: __private :: Runner | -> std :: io :: Result < () > \
-             { :: runner :: __private :: Runner :: run (& __runner_scope , g ()) }) ; }"
+             { :: runner :: __private :: Runner :: run (__runner_scope , g ()) }) ; }"
         );
         assert!(errors(&out).is_empty());
     }
@@ -400,10 +469,33 @@ mod tests {
             errors(&out),
             ["`#[runner::scope]` functions cannot be `async`; remove `async`: the attribute provides the runtime, and `run!(fut)` runs each future on it"]
         );
-        // The function is still there, rewritten.
-        assert!(out.starts_with("async fn f ()"), "{out}");
+        // The function is still there, each `run!` as an `.await`.
+        assert_eq!(
+            out.split(":: core :: compile_error").next(),
+            Some(
+                "async fn f () { :: core :: future :: IntoFuture :: into_future (g ()) . await } "
+            )
+        );
+    }
+
+    #[test]
+    fn async_main_is_kept_as_a_sync_main_holding_the_async_body() {
+        let out = expand_str(
+            Kind::Scope,
+            quote!(),
+            quote!(
+                async fn main() -> u8 {
+                    run!(g())
+                }
+            ),
+        );
+        assert_eq!(errors(&out).len(), 1, "{out}");
         assert!(
-            out.contains("Runner :: run (& __runner_scope , g ())"),
+            out.starts_with(
+                "fn main () -> u8 { # [allow (dead_code)] async fn __runner_async_main () -> u8 \
+                 { :: core :: future :: IntoFuture :: into_future (g ()) . await } \
+                 :: core :: unreachable ! () }"
+            ),
             "{out}"
         );
     }
@@ -497,7 +589,7 @@ mod tests {
             "{out}"
         );
         assert!(
-            out.contains("Runner :: run (& __runner_scope , g ())"),
+            out.contains("Runner :: run (__runner_scope , g ())"),
             "{out}"
         );
     }
@@ -542,7 +634,7 @@ mod tests {
                     fn main() {}
                 ))
             ),
-            Entry::Other
+            Entry::Test
         );
         assert_eq!(
             Entry::of(
