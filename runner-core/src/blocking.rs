@@ -104,8 +104,10 @@ where
         // The context's values, and later the result, may panic when dropped.
         if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| drop(vars))) {
             if let Some(shared) = &shared {
-                let what = format_args!("the context of the blocking job started at {site}");
-                shared.panics.count(what, debug::panic_message(&*payload));
+                shared.panics.count(
+                    format_args!("the context of the blocking job started at {site}"),
+                    debug::panic_message(&*payload),
+                );
             }
         }
         match result {

@@ -120,8 +120,10 @@ impl CloseState {
         let waiting = !wakers.is_empty();
         for waker in wakers {
             if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| waker.wake())) {
-                let what = format_args!("a waker woken by `runner::closing()`");
-                shared.panics.count(what, debug::panic_message(&*payload));
+                shared.panics.count(
+                    format_args!("a waker woken by `runner::closing()`"),
+                    debug::panic_message(&*payload),
+                );
             }
         }
         waiting
@@ -139,6 +141,7 @@ pub(crate) fn close(
     let start = Instant::now();
     // Cleanups and dropped futures may call `runner::spawn` and `on_close`.
     let _running = local::close(shared.clone());
+    let _active = local::activate(&shared.scheduler);
     let wait = |future: Pin<&mut dyn Future<Output = ()>>| {
         let bounded = pin!(time::until(time::deadline_after(timeout), future));
         // Without a Ctrl-C handle there is no `Interrupted`.
@@ -239,8 +242,10 @@ fn drop_tasks(shared: &Shared) -> bool {
 /// panic: counted, like any panic in close.
 fn release(shared: &Shared, context: OwnContext) {
     if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| drop(context))) {
-        let what = format_args!("dropping the runner's context");
-        shared.panics.count(what, debug::panic_message(&*payload));
+        shared.panics.count(
+            format_args!("dropping the runner's context"),
+            debug::panic_message(&*payload),
+        );
     }
 }
 

@@ -49,6 +49,12 @@ pub(crate) struct Frame {
     vars: Vars,
 }
 
+impl Frame {
+    pub(crate) fn into_vars(self) -> Vars {
+        self.vars
+    }
+}
+
 /// The values of one context.
 #[derive(Default)]
 pub(crate) struct Vars {
@@ -708,19 +714,37 @@ impl OwnContext {
         self as *const OwnContext as usize
     }
 
-    /// Enters the context on this thread until the guard drops.
-    #[track_caller]
-    pub(crate) fn enter(&self) -> OwnEntered<'_> {
-        if let Some(handle) = self.handle.get() {
-            return OwnEntered::Handle(handle.enter());
+    /// The handle, if one was asked for: then runs enter it like any
+    /// [`Context`] instead of taking a frame.
+    pub(crate) fn existing_handle(&self) -> Option<&Context> {
+        self.handle.get()
+    }
+
+    /// Moves the values out, as the frame a run pushes onto this thread's
+    /// stack; [`end`](Self::end) takes them back. Only without a handle.
+    pub(crate) fn take_frame(&self) -> Frame {
+        debug_assert!(self.handle.get().is_none(), "a handle is entered instead");
+        let nested = self.entered.replace(true);
+        debug_assert!(!nested, "a runner's runs never nest");
+        Frame {
+            owner: self.tag(),
+            vars: self.vars.take(),
         }
-        if self.entered.replace(true) {
-            panic!("cannot enter the context: it is already entered");
+    }
+
+    /// Ends the entry [`take_frame`](Self::take_frame) began, with the
+    /// values the frame holds now (`None` if the thread's stack is gone).
+    pub(crate) fn end(&self, vars: Option<Vars>) {
+        self.entered.set(false);
+        match self.handle.get() {
+            // A handle was made during the run: the values go there.
+            Some(handle) => handle.leave(vars),
+            None => {
+                if let Some(vars) = vars {
+                    *self.vars.borrow_mut() = vars;
+                }
+            }
         }
-        let vars = self.vars.take();
-        let owner = self.tag();
-        local::with(|local| local.contexts.borrow_mut().push(Frame { owner, vars }));
-        OwnEntered::Owned(self)
     }
 
     /// A handle to the context, made on first call.
@@ -769,32 +793,4 @@ fn live_frame<R>(owner: usize, f: impl FnOnce(&Vars) -> R) -> Option<R> {
         Some(f(&frame.vars))
     })
     .flatten()
-}
-
-/// Keeps an [`OwnContext`] entered on this thread.
-pub(crate) enum OwnEntered<'a> {
-    /// Through its handle (the guard leaves it when dropped).
-    Handle(#[allow(dead_code)] Entered<'a>),
-    /// Its own values, moved onto the stack.
-    Owned(&'a OwnContext),
-}
-
-impl Drop for OwnEntered<'_> {
-    fn drop(&mut self) {
-        let OwnEntered::Owned(own) = self else {
-            return;
-        };
-        let frame = local::try_with(|local| local.contexts.borrow_mut().pop()).flatten();
-        own.entered.set(false);
-        let vars = frame.map(|frame| frame.vars);
-        match own.handle.get() {
-            // A handle was made during the run: the values go there.
-            Some(handle) => handle.leave(vars),
-            None => {
-                if let Some(vars) = vars {
-                    *own.vars.borrow_mut() = vars;
-                }
-            }
-        }
-    }
 }

@@ -1,4 +1,4 @@
-//! The runtime behind the [`runner`](https://docs.rs/runner) crate:
+//! The runtime behind the [`runner`](https://docs.rs/asyncio-runner) crate:
 //! [`Runner`], context variables, and the close sequence.
 //!
 //! Use it through `runner`, which re-exports everything here.

@@ -34,7 +34,8 @@ use std::sync::Arc;
 
 use async_task::Runnable;
 
-use crate::context::Frame;
+use crate::context::{Frame, OwnContext};
+use crate::scheduler::Scheduler;
 use crate::shared::Shared;
 
 thread_local! {
@@ -161,30 +162,108 @@ impl Drop for EnterGuard {
     }
 }
 
-/// Makes the runner whose lent handle is `home` this thread's running
-/// runner for a run, until the guard drops; panics first, changing nothing,
-/// if a runner is running here already.
+/// Starts a run on this thread, in one access to its state: makes the
+/// runner whose lent handle is `home` the running one, pushes `own`'s values
+/// as the context frame (when the run is in the runner's own context and no
+/// handle to it exists), and makes `scheduler`'s loop the active one. The
+/// returned guard undoes all three, again in one access. Panics first,
+/// changing nothing, if a runner is running here already.
 ///
 /// The `Arc` is moved in from `home` and back, so a run pays no reference
 /// count.
 #[track_caller]
-pub(crate) fn run(home: &std::cell::Cell<Option<Arc<Shared>>>) -> Runs<'_> {
-    let previous = with(|local| {
+pub(crate) fn run<'a>(
+    home: &'a Cell<Option<Arc<Shared>>>,
+    scheduler: &'a Scheduler,
+    own: Option<&'a OwnContext>,
+) -> Runs<'a> {
+    let started = with(|local| {
         let mut running = local.running.borrow_mut();
         if running.is_some() {
-            drop(running);
-            panic!("{NESTED_RUN}");
+            return None;
         }
-        running.replace(Running {
+        let previous = running.replace(Running {
             shared: home
                 .take()
                 .expect("a runner's lent handle is home between runs"),
             reach: Reach::Own,
-        })
+        });
+        drop(running);
+        if let Some(own) = own {
+            local.contexts.borrow_mut().push(own.take_frame());
+        }
+        Some((previous, Activation::enter(local, scheduler)))
     });
+    // Outside the closure, so that the panic points at the caller.
+    let Some((previous, activation)) = started else {
+        panic!("{NESTED_RUN}");
+    };
     Runs {
         previous,
         home: Some(home),
+        own,
+        activation: Some(activation),
+    }
+}
+
+/// Makes `scheduler`'s loop the active one on this thread until the guard
+/// drops (close drives its loop outside any run).
+pub(crate) fn activate(scheduler: &Scheduler) -> Activated<'_> {
+    Activated(try_with(|local| Activation::enter(local, scheduler)))
+}
+
+/// Undoes [`activate`].
+pub(crate) struct Activated<'a>(Option<Activation<'a>>);
+
+impl Drop for Activated<'_> {
+    fn drop(&mut self) {
+        if let Some(activation) = self.0.take() {
+            try_with(|local| activation.exit(local));
+        }
+    }
+}
+
+/// A loop made active on this thread, and what it replaced.
+struct Activation<'a> {
+    scheduler: &'a Scheduler,
+    /// The loop active before (loops nest when a runner closes inside
+    /// another's run).
+    previous: usize,
+    /// The replaced loop's plain queues, when it had any (nesting is rare:
+    /// the common case moves no queue).
+    saved: Option<Box<(VecDeque<Runnable>, VecDeque<Runnable>)>>,
+}
+
+impl<'a> Activation<'a> {
+    fn enter(local: &Local, scheduler: &'a Scheduler) -> Activation<'a> {
+        let previous = local.active.replace(scheduler.address());
+        let saved = (previous != 0).then(|| {
+            local.queued.set(false);
+            Box::new((local.queues.local.take(), local.queues.global.take()))
+        });
+        Activation {
+            scheduler,
+            previous,
+            saved,
+        }
+    }
+
+    /// Hands what the plain queues still hold to the loop's shared queues,
+    /// and restores the loop it replaced.
+    fn exit(self, local: &Local) {
+        local.active.set(self.previous);
+        if local.queued.replace(false) {
+            let queued = (local.queues.local.take(), local.queues.global.take());
+            self.scheduler.take_back(queued.0, queued.1);
+        }
+        if let Some(saved) = self.saved {
+            let (outer_local, outer_global) = *saved;
+            local
+                .queued
+                .set(!outer_local.is_empty() || !outer_global.is_empty());
+            *local.queues.local.borrow_mut() = outer_local;
+            *local.queues.global.borrow_mut() = outer_global;
+        }
     }
 }
 
@@ -211,20 +290,42 @@ fn replace(shared: Arc<Shared>, reach: Reach) -> Runs<'static> {
     Runs {
         previous,
         home: None,
+        own: None,
+        activation: None,
     }
 }
 
 /// Restores the thread's previous running runner (usually none), also on
-/// unwinding, and sends a lent handle home.
+/// unwinding, and sends a lent handle home; for a run, also gives the own
+/// context's frame back and deactivates the loop.
 pub(crate) struct Runs<'a> {
     previous: Option<Running>,
-    home: Option<&'a std::cell::Cell<Option<Arc<Shared>>>>,
+    home: Option<&'a Cell<Option<Arc<Shared>>>>,
+    /// The runner's own context, whose frame the run pushed.
+    own: Option<&'a OwnContext>,
+    activation: Option<Activation<'a>>,
 }
 
 impl Drop for Runs<'_> {
     fn drop(&mut self) {
-        let ours = try_with(|local| local.running.replace(self.previous.take())).flatten();
-        if let (Some(home), Some(ours)) = (self.home, ours) {
+        let (own, activation) = (self.own.take(), self.activation.take());
+        let ours = try_with(|local| {
+            if let Some(own) = own {
+                let frame = local.contexts.borrow_mut().pop();
+                own.end(frame.map(Frame::into_vars));
+            }
+            if let Some(activation) = activation {
+                activation.exit(local);
+            }
+            local.running.replace(self.previous.take())
+        });
+        if ours.is_none() {
+            // The thread's state is gone: the values went with its stack.
+            if let Some(own) = own {
+                own.end(None);
+            }
+        }
+        if let (Some(home), Some(Some(ours))) = (self.home, ours) {
             home.set(Some(ours.shared));
         }
     }

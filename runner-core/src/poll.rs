@@ -170,8 +170,11 @@ fn release(vars: &mut Vars, shared: &Shared, label: Label, site: &'static Locati
 }
 
 fn count(shared: &Shared, label: Label, site: &Location<'_>, payload: &(dyn Any + Send)) {
-    let what = format_args!("the {} at {site}", label.describe());
-    shared.panics.count(what, debug::panic_message(payload));
+    let what = label.describe();
+    shared.panics.count(
+        format_args!("the {what} at {site}"),
+        debug::panic_message(payload),
+    );
 }
 
 /// Calls `poll`; in debug mode (`slow_poll` is the threshold), reports it if
@@ -254,13 +257,19 @@ impl<T> Drop for Output<T> {
             return;
         };
         if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| drop(value))) {
-            let what = format_args!("dropping the output of the task spawned at {}", self.site);
+            let site = self.site;
             let message = debug::panic_message(&*payload);
             match local::current() {
-                Some((shared, _)) => shared.panics.count(what, message),
+                Some((shared, _)) => shared.panics.count(
+                    format_args!("dropping the output of the task spawned at {site}"),
+                    message,
+                ),
                 // No runner to count it (the task handle was dropped outside
                 // one): say so rather than abort or stay silent.
-                None => debug::report(format_args!("a panic nobody observed, {what}: {message}")),
+                None => debug::report(format_args!(
+                    "a panic nobody observed, in dropping the output of the task spawned at \
+                     {site}: {message}"
+                )),
             }
         }
     }
@@ -310,8 +319,10 @@ impl CaughtPanic {
 
     fn count(&mut self) {
         if let (Some(shared), Some(payload)) = (self.shared.take(), &self.payload) {
-            let what = format_args!("the task spawned at {}", self.site);
-            shared.panics.count(what, debug::panic_message(&**payload));
+            shared.panics.count(
+                format_args!("the task spawned at {}", self.site),
+                debug::panic_message(&**payload),
+            );
         }
     }
 }

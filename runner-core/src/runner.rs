@@ -216,12 +216,14 @@ impl Runner {
             }
         };
         let site = Location::caller();
-        let _running = local::run(&started.lent);
-        // `run_in` enters the given context, `run` the runner's own.
-        let _entered = match context {
-            Some(context) => Ok(context.enter()),
-            None => Err(self.own_context().enter()),
-        };
+        // `run_in` enters the given context, `run` the runner's own: its
+        // values move onto the stack with the rest of the run's state,
+        // unless a handle to them exists, which is entered like any context.
+        let own = self.own_context();
+        let entered = context.or_else(|| own.existing_handle());
+        let frame = entered.is_none().then_some(own);
+        let _running = local::run(&started.lent, &started.shared.scheduler, frame);
+        let _entered = entered.map(Context::enter);
         let future = pin!(Timed::new(
             future.into_future(),
             site,

@@ -112,8 +112,20 @@ impl Scheduler {
         local::try_with(|local| local.active.get() == self.address()).unwrap_or(false)
     }
 
-    fn address(&self) -> usize {
+    pub(crate) fn address(&self) -> usize {
         self as *const Scheduler as usize
+    }
+
+    /// Moves what a loop's plain queues still hold to the shared queues, for
+    /// the next run, the workers, or close.
+    pub(crate) fn take_back(&self, local: VecDeque<Runnable>, global: VecDeque<Runnable>) {
+        for runnable in local {
+            let _ = self.local.push(runnable);
+        }
+        for runnable in global {
+            let _ = self.global.push(runnable);
+        }
+        self.workers.notify_all();
     }
 
     /// The waker for the futures that `block_on` runs: it sets the flag the
@@ -203,9 +215,7 @@ pub(crate) fn block_on<T>(
     sigint: Option<&Sigint>,
     park: Park,
 ) -> Result<T, Interrupted> {
-    let scheduler = &shared.scheduler;
     let interrupted = || sigint.is_some_and(Sigint::is_interrupted);
-    let _active = Active::enter(scheduler);
     // The fast path: a future that is ready at once never touches the queues.
     if let Poll::Ready(output) = future.as_mut().poll(&mut Context::from_waker(waker)) {
         return if interrupted() {
@@ -443,62 +453,6 @@ fn pop_plain() -> Option<Runnable> {
 /// Whether this thread's plain queues may hold something.
 fn pending_plain() -> bool {
     local::try_with(|local| local.queued.get()).unwrap_or(false)
-}
-
-/// Makes a loop this thread's active one for a whole run; then hands what
-/// its plain queues still hold to its shared queues, and restores the loop
-/// it replaced (loops nest when a runner closes inside another's run).
-struct Active<'a> {
-    scheduler: &'a Scheduler,
-    previous: usize,
-    /// The replaced loop's plain queues, when it had any (nesting is rare:
-    /// the common case moves no queue).
-    saved: Option<Box<(VecDeque<Runnable>, VecDeque<Runnable>)>>,
-}
-
-impl<'a> Active<'a> {
-    fn enter(scheduler: &'a Scheduler) -> Active<'a> {
-        let (previous, saved) = local::try_with(|local| {
-            let previous = local.active.replace(scheduler.address());
-            let saved = (previous != 0).then(|| {
-                local.queued.set(false);
-                Box::new((local.queues.local.take(), local.queues.global.take()))
-            });
-            (previous, saved)
-        })
-        .unwrap_or((0, None));
-        Active {
-            scheduler,
-            previous,
-            saved,
-        }
-    }
-}
-
-impl Drop for Active<'_> {
-    fn drop(&mut self) {
-        local::try_with(|local| {
-            local.active.set(self.previous);
-            let queued = local.queued.replace(false);
-            if queued {
-                for runnable in local.queues.local.take() {
-                    let _ = self.scheduler.local.push(runnable);
-                }
-                for runnable in local.queues.global.take() {
-                    let _ = self.scheduler.global.push(runnable);
-                }
-                self.scheduler.workers.notify_all();
-            }
-            if let Some(saved) = self.saved.take() {
-                let (outer_local, outer_global) = *saved;
-                local
-                    .queued
-                    .set(!outer_local.is_empty() || !outer_global.is_empty());
-                *local.queues.local.borrow_mut() = outer_local;
-                *local.queues.global.borrow_mut() = outer_global;
-            }
-        });
-    }
 }
 
 /// Marks the loop awake on this thread for one poll of [`Loop`]; while the
