@@ -223,6 +223,68 @@ pub mod __private {
         output
     }
 
+    /// The body of a `#[runner::test(shared)]` named `name`: its `run!`s
+    /// run on [`runner::shared()`](crate::shared) through
+    /// [`Handle::block_on`](crate::Handle::block_on), the shared runner is
+    /// entered for the whole body (so `runner::spawn` between `run!`s goes
+    /// there), the test's context starts empty whatever thread libtest runs
+    /// it on, and a `timeout` applies to this test alone.
+    pub fn shared_test<R>(
+        timeout: Option<Duration>,
+        name: &'static str,
+        body: impl FnOnce(&SharedScope<'_>) -> R,
+    ) -> R {
+        let handle = runner_core::shared();
+        let _entered = handle.enter();
+        runner_core::Context::new().run(|| {
+            let watch = timeout.map(|timeout| Watchdog::start(name, timeout));
+            let scope = SharedScope {
+                handle,
+                deadline: timeout.map(|timeout| (timeout, Instant::now().checked_add(timeout))),
+                site: watch.as_ref().map(|watch| &*watch.site),
+            };
+            let output = body(&scope);
+            if let Some(watch) = watch {
+                watch.finish();
+            }
+            output
+        })
+    }
+
+    /// What the `run!`s of a `#[runner::test(shared)]` run on.
+    #[derive(Debug)]
+    pub struct SharedScope<'a> {
+        /// The shared runner.
+        handle: &'a runner_core::Handle,
+        /// The test's timeout and its deadline (`None`: too far to represent).
+        deadline: Option<(Duration, Option<Instant>)>,
+        /// Where the test is, for its watchdog; `None` without a timeout.
+        site: Option<&'a Mutex<Site>>,
+    }
+
+    impl SharedScope<'_> {
+        /// `run!(future)` in a shared test: [`Handle::block_on`] on the
+        /// shared runner, within the test's timeout.
+        ///
+        /// [`Handle::block_on`]: crate::Handle::block_on
+        #[track_caller]
+        pub fn run<F: IntoFuture>(&self, future: F) -> F::Output {
+            let location = Location::caller();
+            if let Some(site) = self.site {
+                set(site, Site::In(location));
+            }
+            // Between `run!`s after this one: set when the run returns or unwinds.
+            let _after = self.site.map(|site| SetOnDrop(site, Site::After(location)));
+            let output = match self.deadline {
+                Some((timeout, deadline)) => {
+                    self.handle.__block_on_until(timeout, deadline, future)
+                }
+                None => self.handle.block_on(future),
+            };
+            output.expect("the shared runner never closes")
+        }
+    }
+
     /// What the `run!`s of a `#[runner::test]` run on.
     #[derive(Debug)]
     pub struct TestScope<'a> {

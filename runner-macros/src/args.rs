@@ -31,12 +31,20 @@ impl Kind {
     /// The options this attribute accepts, in the order the docs list them.
     fn options(self) -> &'static [&'static str] {
         match self {
-            Kind::Scope => &["debug", "worker_threads", "close_timeout", "crate"],
+            Kind::Scope => &[
+                "debug",
+                "worker_threads",
+                "close_timeout",
+                "virtual_time",
+                "crate",
+            ],
             Kind::Test => &[
                 "debug",
                 "worker_threads",
                 "close_timeout",
+                "virtual_time",
                 "timeout",
+                "shared",
                 "crate",
             ],
         }
@@ -88,11 +96,20 @@ pub(crate) struct Args {
     pub(crate) close_timeout: Option<DurationArg>,
     /// `timeout = "5s"`, on `#[runner::test]` only.
     pub(crate) timeout: Option<DurationArg>,
+    /// `virtual_time` or `virtual_time = true|false`.
+    pub(crate) virtual_time: Option<(bool, Span)>,
+    /// `shared`, on `#[runner::test]` only: the test runs on `runner::shared()`.
+    pub(crate) shared: Option<(bool, Span)>,
     /// `crate = "path"`: where the `runner` crate is, if not at `::runner`.
     pub(crate) crate_path: Option<Path>,
 }
 
 impl Args {
+    /// Whether the test runs on `runner::shared()`.
+    pub(crate) fn is_shared(&self) -> bool {
+        matches!(self.shared, Some((true, _)))
+    }
+
     /// The path that generated code names the `runner` crate by.
     pub(crate) fn crate_path(&self) -> Path {
         match &self.crate_path {
@@ -115,7 +132,40 @@ pub(crate) fn parse(kind: Kind, tokens: TokenStream) -> (Args, Option<Error>) {
     if let Err(error) = result {
         errors.push(error);
     }
+    validate_shared(&args, &mut errors);
     (args, combine(errors))
+}
+
+/// A `shared` test has no runner of its own: the options that configure
+/// one, and virtual time, are mistakes there.
+fn validate_shared(args: &Args, errors: &mut Vec<Error>) {
+    if !matches!(args.shared, Some((true, _))) {
+        return;
+    }
+    if let Some((true, span)) = args.virtual_time {
+        errors.push(Error::new(
+            span,
+            "`shared` and `virtual_time` cannot be combined: the shared runner's clock counts \
+             real time for every test; remove `shared` to give this test a runner of its own \
+             with virtual time",
+        ));
+    }
+    let own_runner = [
+        ("debug", args.debug.map(|(_, span)| span)),
+        ("worker_threads", args.worker_threads.map(|(_, span)| span)),
+        ("close_timeout", args.close_timeout.as_ref().map(|d| d.span)),
+    ];
+    for (option, span) in own_runner {
+        if let Some(span) = span {
+            errors.push(Error::new(
+                span,
+                format!(
+                    "`{option}` configures the test's own runner, and a `shared` test runs on \
+                     `runner::shared()` instead; remove `{option}`, or remove `shared`"
+                ),
+            ));
+        }
+    }
 }
 
 /// Folds several errors into one, or `None` when there are none.
@@ -178,6 +228,21 @@ fn parse_one(
                 set_once(&mut args.close_timeout, duration, path, errors);
             }
         }
+        "virtual_time" => {
+            if let Some(virtual_time) = bool_value(path, value.as_ref(), errors) {
+                set_once(&mut args.virtual_time, virtual_time, path, errors);
+            }
+        }
+        "shared" if kind == Kind::Test => {
+            if let Some(shared) = bool_value(path, value.as_ref(), errors) {
+                set_once(&mut args.shared, shared, path, errors);
+            }
+        }
+        "shared" => errors.push(Error::new_spanned(
+            path,
+            "`shared` is only accepted by `#[runner::test]`; a scope has a runner of its own, \
+             use `runner::shared()` to reach the shared one",
+        )),
         "timeout" if kind == Kind::Test => {
             if let Some(duration) = duration_value(path, value.as_ref(), errors) {
                 set_once(&mut args.timeout, duration, path, errors);
@@ -428,6 +493,23 @@ mod tests {
     }
 
     #[test]
+    fn shared_and_virtual_time_parse_as_flags() {
+        let shared = parse_ok(Kind::Test, quote!(shared, timeout = "1s"));
+        assert!(shared.is_shared());
+        let virtual_time = parse_ok(Kind::Scope, quote!(virtual_time = true));
+        assert_eq!(virtual_time.virtual_time.map(|v| v.0), Some(true));
+        assert!(!virtual_time.is_shared());
+    }
+
+    #[test]
+    fn shared_refuses_virtual_time_and_own_runner_options() {
+        let errors = messages(Kind::Test, quote!(shared, virtual_time, worker_threads = 1));
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].contains("cannot be combined"), "{errors:?}");
+        assert!(errors[1].contains("`worker_threads` configures the test's own runner"));
+    }
+
+    #[test]
     fn debug_takes_an_optional_bool() {
         assert_eq!(
             parse_ok(Kind::Scope, quote!(debug = false))
@@ -467,11 +549,11 @@ mod tests {
     fn unknown_option_lists_the_valid_ones() {
         assert_eq!(
             messages(Kind::Scope, quote!(threads = 2)),
-            ["unknown option `threads` for `#[runner::scope]`; expected one of `debug`, `worker_threads`, `close_timeout`, `crate`"]
+            ["unknown option `threads` for `#[runner::scope]`; expected one of `debug`, `worker_threads`, `close_timeout`, `virtual_time`, `crate`"]
         );
         assert_eq!(
             messages(Kind::Test, quote!(flavor)),
-            ["unknown option `flavor` for `#[runner::test]`; expected one of `debug`, `worker_threads`, `close_timeout`, `timeout`, `crate`"]
+            ["unknown option `flavor` for `#[runner::test]`; expected one of `debug`, `worker_threads`, `close_timeout`, `virtual_time`, `timeout`, `shared`, `crate`"]
         );
     }
 

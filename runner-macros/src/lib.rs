@@ -182,6 +182,7 @@ mod no_panic;
 /// | `debug` (or `debug = true`/`false`) | `.debug(true)` | see `Builder::debug`; without it, `RUNNER_DEBUG` decides |
 /// | `worker_threads = 2` | `.worker_threads(2)` | threads that run `Send` tasks besides the caller's |
 /// | `close_timeout = "200ms"` | `.close_timeout(Duration::from_millis(200))` | units: `ms` and `s` |
+/// | `virtual_time` (or `virtual_time = true`/`false`) | `.virtual_time(true)` | the runner's clock starts paused and jumps when the loop is idle; see `Builder::virtual_time` |
 /// | `crate = "path"` | | where the `runner` crate is, when it is renamed or re-exported |
 ///
 /// ```
@@ -299,6 +300,39 @@ pub fn scope(args: TokenStream, item: TokenStream) -> TokenStream {
 /// #[runner::test(timeout = "5s", worker_threads = 2)]
 /// fn replies_in_time() {
 ///     assert!(run!(ping()));
+/// }
+/// ```
+///
+/// `shared`: the test has no runner of its own; every `run!(fut)` is
+/// `runner::shared().block_on(fut)`, on one runner for the whole test
+/// binary, driven by a thread of its own and never closed. Tasks and
+/// resources one test creates there (a server, a pool, a client in a
+/// `static`) stay alive for the others, whichever of libtest's threads they
+/// run on. The shared runner is entered for the whole body, so
+/// `runner::spawn` between `run!`s goes there (`runner::spawn_local` panics,
+/// saying why). The test's context starts empty and carries from one `run!`
+/// to the next; `timeout` applies to this test alone. `shared` cannot be
+/// combined with the options that configure a test's own runner (`debug`,
+/// `worker_threads`, `close_timeout`) nor with `virtual_time` (the shared
+/// clock counts real time): each is a compile error. Under cargo-nextest,
+/// which runs each test in a process of its own, "shared" means shared by
+/// the tests of one process.
+///
+/// ```
+/// use std::sync::OnceLock;
+///
+/// fn port() -> u16 {
+///     static PORT: OnceLock<u16> = OnceLock::new();
+///     // Started once, on the shared runner, for every test that asks.
+///     *PORT.get_or_init(|| {
+///         runner::shared().spawn(std::future::pending::<()>()).unwrap().detach();
+///         8080
+///     })
+/// }
+///
+/// #[runner::test(shared, timeout = "5s")]
+/// fn uses_the_shared_server() {
+///     assert_eq!(run!(async { port() }), 8080);
 /// }
 /// ```
 ///

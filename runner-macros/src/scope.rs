@@ -138,6 +138,7 @@ fn expand_fn(kind: Kind, args: &Args, mut item_fn: ItemFn, errors: &mut Vec<Erro
     let runner = Ident::new("__runner_scope", Span::mixed_site());
     let entry = Entry::of(kind, &sig);
     let runs_on = match entry {
+        Entry::Test if args.is_shared() => "SharedScope",
         Entry::Test => "TestScope",
         Entry::Main | Entry::Other => "Runner",
     };
@@ -180,6 +181,10 @@ fn builder(args: &Args, krate: &syn::Path) -> TokenStream {
     }
     if let Some(close_timeout) = &args.close_timeout {
         chain.extend(quote_spanned!(close_timeout.span=> .close_timeout(#close_timeout)));
+    }
+    if let Some((virtual_time, span)) = args.virtual_time {
+        let virtual_time = syn::LitBool::new(virtual_time, span);
+        chain.extend(quote_spanned!(span=> .virtual_time(#virtual_time)));
     }
     if let Some(timeout) = &args.timeout {
         chain.extend(quote_spanned!(timeout.span=> .__test_timeout(#timeout)));
@@ -250,6 +255,16 @@ fn wrap_body(
                 None => quote!(::core::option::Option::None),
             };
             let name = sig.ident.to_string();
+            if args.is_shared() {
+                return quote! {
+                    #[allow(unreachable_code)]
+                    return #krate::__private::shared_test(
+                        #timeout,
+                        ::core::concat!(::core::module_path!(), "::", #name),
+                        |#runner: &#krate::__private::SharedScope<'_>| #returns #block,
+                    );
+                };
+            }
             quote! {
                 #[allow(unreachable_code)]
                 return #krate::__private::test(

@@ -1,0 +1,6 @@
+#[runner::scope(shared)]
+fn helper() {
+    run!(async {});
+}
+
+fn main() {}
