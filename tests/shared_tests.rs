@@ -158,3 +158,64 @@ fn a_scope_on_virtual_time() -> Duration {
 fn a_scope_with_virtual_time_sleeps_a_minute_at_once() {
     assert_eq!(a_scope_on_virtual_time(), Duration::from_secs(60));
 }
+
+// The README's examples, as they appear there.
+
+mod readme {
+    use std::net::SocketAddr;
+    use std::sync::OnceLock;
+    use std::time::Duration;
+
+    use async_net::{TcpListener, TcpStream};
+    use futures_lite::{io, AsyncReadExt, AsyncWriteExt};
+
+    /// An echo server on the shared runner, started by the first test that asks.
+    fn server() -> SocketAddr {
+        static ADDR: OnceLock<SocketAddr> = OnceLock::new();
+        *ADDR.get_or_init(|| {
+            let shared = runner::shared();
+            let listener = shared
+                .block_on(TcpListener::bind("127.0.0.1:0"))
+                .unwrap()
+                .unwrap();
+            let addr = listener.local_addr().unwrap();
+            let accept = async move {
+                while let Ok((stream, _)) = listener.accept().await {
+                    runner::spawn(
+                        async move { io::copy(stream.clone(), &mut stream.clone()).await },
+                    )
+                    .detach();
+                }
+            };
+            shared.spawn(accept).unwrap().detach();
+            addr
+        })
+    }
+
+    #[runner::test(shared, timeout = "5s")]
+    fn echoes() {
+        let mut client = run!(TcpStream::connect(server())).unwrap();
+        run!(client.write_all(b"ping")).unwrap();
+        let mut reply = [0; 4];
+        run!(client.read_exact(&mut reply)).unwrap();
+        assert_eq!(&reply, b"ping");
+    }
+
+    #[runner::test(virtual_time)]
+    fn gives_up_after_an_hour_of_retries() {
+        let attempts = run!(async {
+            let mut attempts = 0;
+            while runner::timeout(Duration::from_secs(60), std::future::pending::<()>())
+                .await
+                .is_err()
+            {
+                attempts += 1;
+                if attempts == 60 {
+                    break;
+                }
+            }
+            attempts
+        });
+        assert_eq!(attempts, 60); // an hour of virtual time, in milliseconds of real time
+    }
+}
