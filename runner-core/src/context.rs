@@ -25,7 +25,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::mem;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use crate::local;
 
@@ -433,9 +433,24 @@ impl<T> fmt::Debug for Token<T> {
 /// assert_eq!(ctx.get(&USER), Some("ada"));
 /// assert_eq!(USER.get(), None); // the caller's context is untouched
 /// ```
-#[derive(Clone)]
 pub struct Context {
-    inner: Arc<Inner>,
+    /// The shared state, made on the first entry or clone: until then the
+    /// context is a snapshot that nobody else can reach, and making one
+    /// (`Context::current()`) allocates nothing.
+    shared: OnceLock<Arc<Inner>>,
+    /// The values while there is no shared state; copied into it when it is
+    /// made, and not used after.
+    snapshot: Vars,
+}
+
+impl Clone for Context {
+    /// Another handle to the same context.
+    fn clone(&self) -> Context {
+        Context {
+            shared: OnceLock::from(self.inner().clone()),
+            snapshot: Vars::default(),
+        }
+    }
 }
 
 /// The shared state behind a [`Context`] handle.
@@ -485,13 +500,25 @@ impl Context {
 
     pub(crate) fn from_vars(vars: Vars) -> Context {
         Context {
-            inner: Arc::new(Inner {
+            shared: OnceLock::new(),
+            snapshot: vars,
+        }
+    }
+
+    /// The shared state, made on first use.
+    fn inner(&self) -> &Arc<Inner> {
+        self.shared.get_or_init(|| {
+            Arc::new(Inner {
                 slot: Mutex::new(Slot {
-                    vars,
+                    // The same identity: tokens of this context stay valid.
+                    vars: Vars {
+                        id: self.snapshot.id,
+                        map: self.snapshot.map.clone(),
+                    },
                     entered: false,
                 }),
-            }),
-        }
+            })
+        })
     }
 
     /// Returns an independent snapshot of this context.
@@ -595,6 +622,10 @@ impl Context {
     /// Calls `f` with the values: the live ones if this thread has the
     /// context entered, else the ones in the handle.
     fn with_vars<R>(&self, f: impl FnOnce(&Vars) -> R) -> R {
+        if self.shared.get().is_none() {
+            // Never entered nor cloned: nobody else can have changed it.
+            return f(&self.snapshot);
+        }
         let slot = self.slot();
         if !slot.entered {
             return f(&slot.vars);
@@ -615,14 +646,14 @@ impl Context {
 
     fn slot(&self) -> MutexGuard<'_, Slot> {
         // Every update of a slot is a single assignment: recover from poisoning.
-        self.inner
+        self.inner()
             .slot
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn address(&self) -> usize {
-        Arc::as_ptr(&self.inner) as usize
+        Arc::as_ptr(self.inner()) as usize
     }
 }
 
@@ -634,6 +665,13 @@ impl Default for Context {
 
 impl fmt::Debug for Context {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.shared.get().is_none() {
+            return f
+                .debug_struct("Context")
+                .field("len", &self.snapshot.len())
+                .field("entered", &false)
+                .finish();
+        }
         let slot = self.slot();
         f.debug_struct("Context")
             .field("len", &slot.vars.len())
