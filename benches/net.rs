@@ -51,8 +51,8 @@ const CONNECTIONS: usize = 50;
 /// Bytes per message.
 const MESSAGE: usize = 64;
 /// Round trips per connection per iteration: 50 x 10 = 500 round trips,
-/// 8 to 20 ms per iteration on the machine of BENCHMARKS.md (a VM where a
-/// syscall costs about 2 µs).
+/// 7 to 30 ms per iteration on the machine of BENCHMARKS.md (a loaded VM
+/// where a syscall costs about 2 µs), 14 to 60 µs per round trip.
 const ROUNDS: usize = 10;
 
 const LOCALHOST: (Ipv4Addr, u16) = (Ipv4Addr::LOCALHOST, 0);
