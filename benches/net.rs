@@ -20,7 +20,12 @@
 //! `async_io::block_on`, which is what `smol::block_on` is), because `runner`
 //! is built on the same crates and should cost no more; and tokio's
 //! `current_thread` runtime with `tokio::net`, the single-threaded loop most
-//! Rust services would otherwise use.
+//! Rust services would otherwise use. `runner_in_block_on` is a diagnostic,
+//! not a way to use `runner`: the same runner with each run called inside
+//! `async_io::block_on`, which changes one thing, that async-io's helper
+//! thread sees a thread blocked on the reactor and backs off between its
+//! reactor polls (BENCHMARKS.md, "Before the core rework", says why that
+//! matters here).
 //!
 //! Counting syscalls: with `RUNNER_BENCH_ECHO=<contender>:<iterations>` set,
 //! the binary skips criterion, sets up that contender, runs that many
@@ -46,8 +51,8 @@ const CONNECTIONS: usize = 50;
 /// Bytes per message.
 const MESSAGE: usize = 64;
 /// Round trips per connection per iteration: 50 x 10 = 500 round trips,
-/// 8 to 20 ms per iteration on the machine of BENCHMARKS.md (a VM where a
-/// syscall costs about 2 µs).
+/// 7 to 30 ms per iteration on the machine of BENCHMARKS.md (a loaded VM
+/// where a syscall costs about 2 µs), 14 to 60 µs per round trip.
 const ROUNDS: usize = 10;
 
 const LOCALHOST: (Ipv4Addr, u16) = (Ipv4Addr::LOCALHOST, 0);
@@ -140,6 +145,17 @@ impl Echo for RunnerEcho {
             }
             clients
         });
+    }
+}
+
+/// Diagnostic: the same runner, each run called inside `async_io::block_on`,
+/// which only tells async-io's helper thread that a thread is blocked on it
+/// (so that thread backs off instead of polling the reactor at once again).
+struct RunnerInBlockOnEcho(RunnerEcho);
+
+impl Echo for RunnerInBlockOnEcho {
+    fn iteration(&mut self) {
+        async_io::block_on(async { self.0.iteration() })
     }
 }
 
@@ -294,6 +310,7 @@ impl Echo for TokioEcho {
 fn contender(name: &str) -> Box<dyn Echo> {
     match name {
         "runner" => Box::new(RunnerEcho::new()),
+        "runner_in_block_on" => Box::new(RunnerInBlockOnEcho(RunnerEcho::new())),
         "smol" => Box::new(SmolEcho::new()),
         "smol_local_executor" => Box::new(SmolLocalEcho::new()),
         "tokio_current_thread" => Box::new(TokioEcho::new()),
@@ -303,8 +320,9 @@ fn contender(name: &str) -> Box<dyn Echo> {
     }
 }
 
-const CONTENDERS: [&str; 4] = [
+const CONTENDERS: [&str; 5] = [
     "runner",
+    "runner_in_block_on",
     "smol",
     "smol_local_executor",
     "tokio_current_thread",

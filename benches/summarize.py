@@ -46,9 +46,11 @@ CARGO_CMD = ["cargo", "bench", "--bench", "runner", "--bench", "contextvar", "--
 MEMORY_CMD = ["cargo", "bench", "--bench", "memory"]
 META = "summarize-meta.json"
 SYSCALLS = "summarize-syscalls.json"
+# The runtime's sources: the commit that last changed them is the one measured.
+RUNTIME = ["runner-core", "runner-macros", "src"]
 # The TCP echo case of benches/net.rs: its contenders and round trips per
 # iteration (`CONNECTIONS` x `ROUNDS` there).
-ECHO_CONTENDERS = ["runner", "smol", "smol_local_executor", "tokio_current_thread"]
+ECHO_CONTENDERS = ["runner", "runner_in_block_on", "smol", "smol_local_executor", "tokio_current_thread"]
 ECHO_ROUND_TRIPS = 50 * 10
 # Iterations of the syscall count, small and large: (large - small) / round trips.
 SYSCALL_ITERATIONS = (5, 45)
@@ -428,8 +430,9 @@ def run_benches(root, count, filter_):
         "rustc": out(["rustc", "--version"]),
         "commit": out(["git", "rev-parse", "--short", "HEAD"])
                   + (" + uncommitted changes to the runtime"
-                     if out(["git", "status", "--porcelain", "--", "runner-core", "runner-macros", "src"])
-                     else " (runtime as committed)"),
+                     if out(["git", "status", "--porcelain", "--", *RUNTIME])
+                     else " (runtime as of "
+                     + out(["git", "log", "-1", "--format=%h", "--", *RUNTIME]) + ")"),
         "cores": os.cpu_count(),
         "command": shlex.join(cargo_cmd(filter_) + ["--save-baseline", "runK"])
                    + " && " + shlex.join(MEMORY_CMD),
