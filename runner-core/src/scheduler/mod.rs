@@ -230,20 +230,19 @@ pub(crate) fn block_on<T>(
         future,
         sigint,
         idle: None,
-        busy: false,
     };
-    // Run tasks and the future while there is work; only a run that has to
-    // wait pays for entering the reactor's `block_on` (and leaving it, which
-    // wakes async-io's own thread), and then stays in it.
+    // One turn of the loop before entering the reactor's `block_on`: a run
+    // whose future only yielded (it woke itself) ends here, without paying
+    // for entering and leaving it (leaving wakes async-io's own thread). A
+    // run that goes on enters it now and stays in it: while no thread is in
+    // `block_on`, async-io's thread drives the reactor, and every I/O wake
+    // would cross threads.
     let mut cx = Context::from_waker(noop_waker());
-    let output = loop {
-        match Pin::new(&mut looping).poll(&mut cx) {
-            Poll::Ready(output) => break output,
-            Poll::Pending if looping.busy => continue,
-            // Idle: the wait below polls the loop again at once, registering
-            // its real waker, so no wake that hit the no-op one is lost.
-            Poll::Pending => break wait(looping, park),
-        }
+    let output = match Pin::new(&mut looping).poll(&mut cx) {
+        Poll::Ready(output) => output,
+        // The wait polls the loop again at once, registering its real waker,
+        // so no wake that hit the no-op one is lost.
+        Poll::Pending => wait(looping, park),
     }?;
     if interrupted() {
         Err(Interrupted)
@@ -298,9 +297,6 @@ struct Loop<'a, F> {
     /// With a virtual clock: the real-time wait before it auto-advances,
     /// armed when the loop goes idle, disarmed when it does anything.
     idle: Option<Timer>,
-    /// Whether the last poll returned only to let the reactor look for I/O
-    /// (it has more work), rather than because it is idle.
-    busy: bool,
 }
 
 impl<F: Future> Future for Loop<'_, F> {
@@ -310,7 +306,6 @@ impl<F: Future> Future for Loop<'_, F> {
         let scheduler = &self.shared.scheduler;
         // Awake: wakes from this thread go to the plain queues until we return.
         let _awake = Awake::enter(scheduler);
-        self.busy = false;
         let mut ran = 0;
         loop {
             if self.sigint.is_some_and(Sigint::is_interrupted) {
@@ -336,7 +331,6 @@ impl<F: Future> Future for Loop<'_, F> {
             }
             if ran >= BUDGET {
                 // Busy: let the reactor look for I/O (without blocking), then go on.
-                self.busy = true;
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
