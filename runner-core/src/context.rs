@@ -24,6 +24,7 @@ use std::cell::{Cell, OnceCell, RefCell};
 use std::fmt;
 use std::marker::PhantomData;
 use std::mem;
+use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
@@ -442,6 +443,12 @@ pub struct Context {
     /// made, and not used after.
     snapshot: Vars,
 }
+
+// A panic cannot leave a context half-updated: every change replaces whole
+// values (as a `Mutex` would guard them), so a `Context` may cross
+// `catch_unwind`, as it could when it was only an `Arc<Mutex<..>>`.
+impl UnwindSafe for Context {}
+impl RefUnwindSafe for Context {}
 
 impl Clone for Context {
     /// Another handle to the same context.
