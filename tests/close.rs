@@ -1,6 +1,8 @@
 //! The close sequence: cancellation, `closing()`, cleanups, blocking jobs,
 //! timeouts, and the report.
 
+mod common;
+use common::DropCounter;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -307,14 +309,6 @@ fn tasks_spawned_by_a_dropped_future_are_dropped_too() {
 }
 
 // Helpers.
-
-struct DropCounter(Arc<AtomicUsize>);
-
-impl Drop for DropCounter {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
 
 struct PushOnDrop(Arc<Mutex<Vec<&'static str>>>, &'static str);
 

@@ -1,6 +1,8 @@
 //! Context variables: the nine rules of the contextvars issue, with ports of
 //! CPython's `test_context.py` and of asyncio's inheritance rules.
 
+mod common;
+use common::panic_message;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Barrier};
@@ -599,13 +601,4 @@ impl Clone for CountClones {
         self.0.fetch_add(1, Ordering::SeqCst);
         CountClones(self.0.clone())
     }
-}
-
-fn panic_message(f: impl FnOnce()) -> String {
-    let payload = panic::catch_unwind(AssertUnwindSafe(f)).expect_err("expected a panic");
-    payload
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_default()
 }

@@ -1,8 +1,9 @@
 //! `Handle`, `runner::handle()`, `Closed` and `runner::shared()`: reaching a
 //! runner from other threads.
 
+mod common;
+use common::{panic_message, DropCounter};
 use std::cell::Cell;
-use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Barrier};
@@ -297,20 +298,3 @@ fn the_shared_runner_keeps_a_server_alive_for_every_thread() {
 }
 
 // Helpers.
-
-struct DropCounter(Arc<AtomicUsize>);
-
-impl Drop for DropCounter {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-fn panic_message(f: impl FnOnce()) -> String {
-    let payload = panic::catch_unwind(AssertUnwindSafe(f)).expect_err("expected a panic");
-    payload
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_default()
-}

@@ -9,6 +9,8 @@
 //! after a generous timeout. The parent asserts the child's exit status and
 //! what it printed.
 
+mod common;
+use common::DropCounter;
 use std::future::Future;
 use std::io::{Read, Write};
 use std::panic::{self, AssertUnwindSafe};
@@ -1185,15 +1187,6 @@ async fn yield_until(done: impl Fn() -> bool) {
     while !done() {
         assert!(Instant::now() < deadline, "timed out waiting");
         runner::yield_now().await;
-    }
-}
-
-/// Counts its drops.
-struct DropCounter(Arc<AtomicUsize>);
-
-impl Drop for DropCounter {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
     }
 }
 

@@ -1,5 +1,7 @@
 //! `Runner::run`: ports of CPython's `test_runners.py` and the run contract.
 
+mod common;
+use common::panic_message;
 use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -206,12 +208,3 @@ fn the_runner_is_not_started_until_used() {
 
 #[derive(Debug, PartialEq)]
 struct Payload(u32);
-
-fn panic_message(f: impl FnOnce()) -> String {
-    let payload = panic::catch_unwind(AssertUnwindSafe(f)).expect_err("expected a panic");
-    payload
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_default()
-}

@@ -1,5 +1,7 @@
 //! Tasks: spawning, awaiting, cancelling, detaching, panics.
 
+mod common;
+use common::DropCounter;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -169,11 +171,3 @@ fn many_tasks_all_complete() {
 }
 
 // Helpers.
-
-struct DropCounter(Arc<AtomicUsize>);
-
-impl Drop for DropCounter {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}

@@ -1,7 +1,8 @@
 //! Virtual time: `Builder::virtual_time`, `now`, `sleep_until`, `advance`,
 //! auto-advance and `hold_clock`.
 
-use std::panic::{self, AssertUnwindSafe};
+mod common;
+use common::panic_message;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -200,12 +201,3 @@ fn a_sleep_counts_on_the_clock_of_the_runner_that_polls_it() {
 }
 
 // Helpers.
-
-fn panic_message(f: impl FnOnce()) -> String {
-    let payload = panic::catch_unwind(AssertUnwindSafe(f)).expect_err("expected a panic");
-    payload
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_default()
-}
