@@ -142,7 +142,9 @@ pub(crate) fn close(
     let wait = |future: Pin<&mut dyn Future<Output = ()>>| {
         let bounded = pin!(time::until(time::deadline_after(timeout), future));
         // Without a Ctrl-C handle there is no `Interrupted`.
-        let _ = shared.scheduler.block_on(waker, bounded, None, Park::Thread);
+        let _ = shared
+            .scheduler
+            .block_on(waker, bounded, None, Park::Thread);
     };
 
     // 1. Cancel every pending task: wake `closing()`, give the tasks that
@@ -154,7 +156,9 @@ pub(crate) fn close(
     let waiting = shared.closing.begin(shared);
     if waiting && shared.registry.pending() > 0 {
         let registry = &shared.registry;
-        wait(pin!(scheduler::until(&registry.empty, || registry.pending() == 0)));
+        wait(pin!(scheduler::until(&registry.empty, || registry
+            .pending()
+            == 0)));
     }
     shared.scheduler.workers.stop(time::deadline_after(timeout));
     drop_tasks(shared);
@@ -178,7 +182,9 @@ pub(crate) fn close(
         }
     });
     let bounded = pin!(time::until(deadline, cleanups));
-    let _ = shared.scheduler.block_on(waker, bounded, None, Park::Thread);
+    let _ = shared
+        .scheduler
+        .block_on(waker, bounded, None, Park::Thread);
 
     // 3. Wait for blocking jobs, within `timeout`.
     if shared.jobs.pending() > 0 {

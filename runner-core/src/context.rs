@@ -608,7 +608,10 @@ impl Context {
 
     fn slot(&self) -> MutexGuard<'_, Slot> {
         // Every update of a slot is a single assignment: recover from poisoning.
-        self.inner.slot.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .slot
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn address(&self) -> usize {

@@ -152,7 +152,9 @@ pub(crate) fn run(home: &std::cell::Cell<Option<Arc<Shared>>>) -> Runs<'_> {
             panic!("{NESTED_RUN}");
         }
         running.replace(Running {
-            shared: home.take().expect("a runner's lent handle is home between runs"),
+            shared: home
+                .take()
+                .expect("a runner's lent handle is home between runs"),
             on_worker: false,
         })
     });

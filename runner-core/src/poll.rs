@@ -128,8 +128,7 @@ impl<F: Future> Future for Polled<F> {
                 if !matches!(polled, Ok(Poll::Pending)) {
                     // Finished: the future drops now, within the same context
                     // switch, rather than whenever the allocation goes.
-                    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| slot.set(None)))
-                    {
+                    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| slot.set(None))) {
                         count(shared, label, site, &*payload);
                     }
                 }
@@ -222,7 +221,9 @@ impl<F: Future> Future for Timed<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        timed(*this.threshold, "future run", this.site, || this.future.poll(cx))
+        timed(*this.threshold, "future run", this.site, || {
+            this.future.poll(cx)
+        })
     }
 }
 

@@ -125,13 +125,21 @@ impl Registry {
 
     /// The spawn sites of the pending tasks.
     pub(crate) fn sites(&self) -> Vec<&'static Location<'static>> {
-        self.lock().tasks.iter().map(|(_, entry)| entry.site).collect()
+        self.lock()
+            .tasks
+            .iter()
+            .map(|(_, entry)| entry.site)
+            .collect()
     }
 
     /// The wakers of the pending tasks, taken under one lock.
     pub(crate) fn wakers(&self) -> Vec<Waker> {
         let inner = self.lock();
-        inner.tasks.iter().map(|(_, entry)| entry.waker.clone()).collect()
+        inner
+            .tasks
+            .iter()
+            .map(|(_, entry)| entry.waker.clone())
+            .collect()
     }
 
     /// `(cancelled, dropped)` for the close report.

@@ -273,7 +273,12 @@ impl Runner {
         F::Output: Send + 'static,
     {
         let site = Location::caller();
-        task::spawn_on(&self.start().shared, self.own_context().vars(), site, future)
+        task::spawn_on(
+            &self.start().shared,
+            self.own_context().vars(),
+            site,
+            future,
+        )
     }
 
     /// Spawns a task that need not be `Send`; it runs on this runner's thread.

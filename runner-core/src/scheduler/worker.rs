@@ -68,7 +68,10 @@ impl Workers {
     /// If the OS refuses a thread.
     pub(crate) fn start(shared: &Arc<Shared>) {
         let workers = &shared.scheduler.workers;
-        let mut handles = workers.handles.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut handles = workers
+            .handles
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         for index in 0..workers.count {
             let shared = shared.clone();
             let handle = thread::Builder::new()
@@ -89,7 +92,8 @@ impl Workers {
         self.work.notify(usize::MAX);
         let all_exited = || self.done.load(Ordering::Acquire) == self.count;
         super::block_on_thread(time::until(deadline, until(&self.exited, all_exited)));
-        let handles = std::mem::take(&mut *self.handles.lock().unwrap_or_else(PoisonError::into_inner));
+        let handles =
+            std::mem::take(&mut *self.handles.lock().unwrap_or_else(PoisonError::into_inner));
         for handle in handles {
             if handle.is_finished() {
                 // Workers catch every panic of the tasks they run.
