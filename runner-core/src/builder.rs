@@ -28,6 +28,9 @@ pub struct Builder {
     slow_poll_threshold: Duration,
     /// Set by `#[runner::test(timeout = ..)]`.
     test_timeout: Option<Duration>,
+    /// tokio: set by `Builder::tokio_handle` (in tokio.rs).
+    #[cfg(feature = "tokio")]
+    pub(crate) tokio_handle: Option<tokio::runtime::Handle>,
 }
 
 /// The settings a built runner runs with.
@@ -38,6 +41,9 @@ pub(crate) struct Config {
     pub(crate) close_timeout: Duration,
     pub(crate) slow_poll_threshold: Duration,
     pub(crate) test_timeout: Option<Duration>,
+    /// tokio: the runtime to use instead of the process-wide one.
+    #[cfg(feature = "tokio")]
+    pub(crate) tokio_handle: Option<tokio::runtime::Handle>,
 }
 
 impl Builder {
@@ -57,6 +63,8 @@ impl Builder {
             close_timeout: Duration::from_secs(5),
             slow_poll_threshold: Duration::from_millis(100),
             test_timeout: None,
+            #[cfg(feature = "tokio")] // tokio
+            tokio_handle: None,
         }
     }
 
@@ -155,6 +163,8 @@ impl Builder {
             close_timeout: self.close_timeout,
             slow_poll_threshold: self.slow_poll_threshold,
             test_timeout: self.test_timeout,
+            #[cfg(feature = "tokio")] // tokio
+            tokio_handle: self.tokio_handle,
         })
     }
 }

@@ -217,6 +217,8 @@ impl Runner {
         let site = Location::caller();
         let _running = local::run(&started.lent);
         let _entered = context.enter();
+        #[cfg(feature = "tokio")] // tokio: the run's future is made, polled and dropped in it
+        let _tokio = crate::tokio::enter(&started.shared);
         let future = pin!(Timed::new(
             future.into_future(),
             site,
@@ -323,8 +325,11 @@ impl Runner {
     /// assert_eq!(runner.run(task), 42);
     /// ```
     pub fn enter(&self) -> EnterGuard<'_> {
+        let shared = &self.start().shared;
         EnterGuard {
-            _entered: local::enter(self.start().shared.clone()),
+            _entered: local::enter(shared.clone()),
+            #[cfg(feature = "tokio")] // tokio: code between runs makes tokio resources
+            _tokio: crate::tokio::enter(shared),
             _runner: PhantomData,
         }
     }
@@ -449,6 +454,9 @@ fn unwind<T>(interrupted: Interrupted) -> T {
 pub struct EnterGuard<'a> {
     /// Leaves the runner when dropped.
     _entered: local::EnterGuard,
+    /// tokio: leaves the runner's tokio context when dropped.
+    #[cfg(feature = "tokio")]
+    _tokio: Option<crate::tokio::Entered<'a>>,
     /// Borrows the runner, and stays on this thread (`!Send`).
     _runner: PhantomData<&'a Runner>,
 }
