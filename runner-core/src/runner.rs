@@ -218,7 +218,7 @@ impl Runner {
         let _running = local::run(&started.lent);
         let _entered = context.enter();
         #[cfg(feature = "tokio")] // tokio: the run's future is made, polled and dropped in it
-        let _tokio = crate::tokio::enter(&started.shared);
+        let _tokio = crate::tokio::enter_run(&started.shared);
         let future = pin!(Timed::new(
             future.into_future(),
             site,
@@ -329,7 +329,7 @@ impl Runner {
         EnterGuard {
             _entered: local::enter(shared.clone()),
             #[cfg(feature = "tokio")] // tokio: code between runs makes tokio resources
-            _tokio: crate::tokio::enter(shared),
+            _tokio: crate::tokio::enter_run(shared),
             _runner: PhantomData,
         }
     }
