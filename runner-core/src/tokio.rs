@@ -17,7 +17,8 @@
 //! | where | what it covers |
 //! | --- | --- |
 //! | `Runner::run_with` (runner.rs) | a run: its future's `into_future`, every poll and its drop, and every task the run polls |
-//! | `Polled::poll` and its drop (poll.rs) | tasks and cleanups polled or dropped anywhere else: worker threads, close, a task dropped between runs |
+//! | `work` (scheduler/worker.rs) | every task a worker thread polls |
+//! | `Polled::poll` and its drop (poll.rs) | tasks and cleanups polled or dropped anywhere else (a task dropped between runs, a future loop such as `Handle::block_on`) |
 //! | the `unblock` closure (blocking.rs) | blocking jobs: `Handle::current().block_on(..)` works there |
 //! | `Runner::enter` (runner.rs) | code between runs: `tokio::time::sleep(d)` made there works in a later run |
 //! | `close` (close.rs) | everything close drops: futures, cleanups, context values |
@@ -35,9 +36,9 @@
 //!
 //! The one given to `Builder::tokio_handle`, else one runtime for the whole
 //! process ([`fallback`]): multi-thread with one worker thread
-//! (`runner-tokio`), I/O and timers enabled, built on the first run that
-//! needs it, kept in a `static` and never shut down. Each choice answers a
-//! known failure:
+//! (`runner-tokio`), I/O and timers enabled, built when the first runner
+//! starts its loop, kept in a `static` and never shut down. Each choice
+//! answers a known failure:
 //!
 //! - one runtime for the process, alive until it exits: a resource belongs to
 //!   the runtime that made it (its sockets' registrations, its timers, the
@@ -198,10 +199,10 @@ fn enter_checked(tokio: &Tokio, previous: usize) -> Option<Entered<'_>> {
     Some(Entered::new(tokio, previous))
 }
 
-/// Enters the tokio context of the runner `shared` for a run or a
-/// [`Runner::enter`](crate::Runner::enter) guard: as [`enter`], without
-/// asking whether tokio's thread-local is gone (it is there on any thread
-/// that can start a run). A run pays one `Handle::enter`: a swap of the
+/// Enters the tokio context of the runner `shared` for a run, a worker
+/// thread or a [`Runner::enter`](crate::Runner::enter) guard: as [`enter`],
+/// without asking whether tokio's thread-local is gone (it is there on any
+/// thread that can start a run or a worker). A run pays one `Handle::enter`: a swap of the
 /// handle in tokio's thread-local, and a reference count on it.
 pub(crate) fn enter_run(shared: &Shared) -> Option<Entered<'_>> {
     let tokio = &shared.tokio;
@@ -282,7 +283,7 @@ impl Builder {
     /// [`Runner::enter`](crate::Runner::enter) guard lives. Without this
     /// call that runtime is one for the whole process: multi-thread with one
     /// worker thread (`runner-tokio`) that drives tokio's I/O and timers,
-    /// started by the first run and never shut down, so a resource made under
+    /// started with the first runner's loop and never shut down, so a resource made under
     /// one runner (a `static` `reqwest::Client`, an sqlx pool) keeps working
     /// under any other, on any thread, after the first closed.
     ///

@@ -111,6 +111,9 @@ impl Workers {
 /// to stop.
 fn work(shared: Arc<Shared>) {
     let _running = local::work(shared.clone());
+    // tokio: the worker polls tasks in the runner's tokio context.
+    #[cfg(feature = "tokio")]
+    let _tokio = crate::tokio::enter_run(&shared);
     let scheduler = &shared.scheduler;
     let workers = &scheduler.workers;
     async_io::block_on(async {
