@@ -98,8 +98,12 @@ where
     let mut vars = context::current_vars();
     let shared = local::current().map(|(shared, _)| shared);
     let job = shared.clone().map(Job::start);
+    #[cfg(feature = "tokio")] // tokio: the job runs in its runner's tokio context
+    let tokio = crate::tokio::Job::new(shared.as_deref());
     let task = blocking::unblock(move || {
         let _job = job;
+        #[cfg(feature = "tokio")] // tokio
+        let _tokio = tokio.enter();
         let result = context::scope(&mut vars, || panic::catch_unwind(AssertUnwindSafe(f)));
         // The context's values, and later the result, may panic when dropped.
         if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| drop(vars))) {

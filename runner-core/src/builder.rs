@@ -30,6 +30,9 @@ pub struct Builder {
     test_timeout: Option<Duration>,
     virtual_time: bool,
     auto_advance_threshold: Duration,
+    /// tokio: set by `Builder::tokio_handle` (in tokio.rs).
+    #[cfg(feature = "tokio")]
+    pub(crate) tokio_handle: Option<tokio::runtime::Handle>,
 }
 
 /// The settings a built runner runs with.
@@ -42,6 +45,9 @@ pub(crate) struct Config {
     pub(crate) test_timeout: Option<Duration>,
     pub(crate) virtual_time: bool,
     pub(crate) auto_advance_threshold: Duration,
+    /// tokio: the runtime to use instead of the process-wide one.
+    #[cfg(feature = "tokio")]
+    pub(crate) tokio_handle: Option<tokio::runtime::Handle>,
 }
 
 impl Builder {
@@ -63,6 +69,8 @@ impl Builder {
             test_timeout: None,
             virtual_time: false,
             auto_advance_threshold: crate::time::DEFAULT_AUTO_ADVANCE,
+            #[cfg(feature = "tokio")] // tokio
+            tokio_handle: None,
         }
     }
 
@@ -213,6 +221,8 @@ impl Builder {
             test_timeout: self.test_timeout,
             virtual_time: self.virtual_time,
             auto_advance_threshold: self.auto_advance_threshold,
+            #[cfg(feature = "tokio")] // tokio
+            tokio_handle: self.tokio_handle,
         })
     }
 }

@@ -142,6 +142,9 @@ pub(crate) fn close(
     // Cleanups and dropped futures may call `runner::spawn` and `on_close`.
     let _running = local::close(shared.clone());
     let _active = local::activate(&shared.scheduler);
+    // tokio: whatever close polls and drops does so in the runner's tokio context.
+    #[cfg(feature = "tokio")]
+    let _tokio = crate::tokio::enter(shared);
     let wait = |future: Pin<&mut dyn Future<Output = ()>>| {
         let bounded = pin!(time::until(time::deadline_after(timeout), future));
         // Without a Ctrl-C handle there is no `Interrupted`.

@@ -152,7 +152,7 @@ impl Handle {
     /// assert_eq!(runner.run(task), 3);
     /// ```
     pub fn enter(&self) -> EnterGuard<'_> {
-        EnterGuard::new(local::enter(self.shared.clone(), Reach::Other))
+        EnterGuard::new(&self.shared, Reach::Other)
     }
 
     /// Runs `future` like [`block_on`](Self::block_on), but gives up at

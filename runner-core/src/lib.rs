@@ -61,6 +61,8 @@ mod scheduler;
 mod shared;
 mod task;
 mod time;
+#[cfg(feature = "tokio")]
+mod tokio;
 
 pub use crate::blocking::{unblock, Unblock};
 pub use crate::builder::Builder;

@@ -79,6 +79,8 @@ pin_project! {
     impl<F> PinnedDrop for Polled<F> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
+            #[cfg(feature = "tokio")] // tokio: drops happen in the runner's tokio context
+            let _tokio = crate::tokio::enter(this.shared);
             let unfinished = this.future.is_some();
             if unfinished {
                 drop_future(this.vars, this.future, this.shared, *this.label, this.site);
@@ -118,6 +120,8 @@ impl<F: Future> Future for Polled<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let (shared, label, site) = (&**this.shared, *this.label, *this.site);
+        #[cfg(feature = "tokio")] // tokio: polls happen in the runner's tokio context
+        let _tokio = crate::tokio::enter(shared);
         let mut slot = this.future;
         let polled = timed(shared.slow_poll, label.describe(), site, || {
             context::scope(this.vars, || {

@@ -223,6 +223,8 @@ impl Runner {
         let entered = context.or_else(|| own.existing_handle());
         let frame = entered.is_none().then_some(own);
         let _running = local::run(&started.lent, &started.shared.scheduler, frame);
+        #[cfg(feature = "tokio")] // tokio: the run's future is made, polled and dropped in it
+        let _tokio = crate::tokio::enter_run(&started.shared);
         let _entered = entered.map(Context::enter);
         let future = pin!(Timed::new(
             future.into_future(),
@@ -330,7 +332,7 @@ impl Runner {
     /// assert_eq!(runner.run(task), 42);
     /// ```
     pub fn enter(&self) -> EnterGuard<'_> {
-        EnterGuard::new(local::enter(self.start().shared.clone(), local::Reach::Own))
+        EnterGuard::new(&self.start().shared, local::Reach::Own)
     }
 
     /// Returns a [`Handle`] for other threads to spawn onto this runner and
@@ -472,16 +474,24 @@ fn unwind<T>(interrupted: Interrupted) -> T {
 /// ```
 #[must_use = "the runner stays entered only while the guard lives"]
 pub struct EnterGuard<'a> {
+    /// tokio: leaves the runner's tokio context when dropped (before the
+    /// runner: fields drop in order).
+    #[cfg(feature = "tokio")]
+    _tokio: Option<crate::tokio::Entered<'a>>,
     /// Leaves the runner when dropped.
     _entered: local::EnterGuard,
     /// Borrows the runner (or handle), and stays on this thread (`!Send`).
     _runner: PhantomData<(&'a (), *const ())>,
 }
 
-impl EnterGuard<'_> {
-    pub(crate) fn new(entered: local::EnterGuard) -> Self {
+impl<'a> EnterGuard<'a> {
+    /// Enters `shared` on this thread, reached as `reach`.
+    pub(crate) fn new(shared: &'a Arc<Shared>, reach: local::Reach) -> Self {
+        // Evaluated in order: the runner is entered first, left last.
         EnterGuard {
-            _entered: entered,
+            _entered: local::enter(shared.clone(), reach),
+            #[cfg(feature = "tokio")] // tokio: code between runs makes tokio resources
+            _tokio: crate::tokio::enter_run(shared),
             _runner: PhantomData,
         }
     }

@@ -46,6 +46,9 @@ pub(crate) struct Shared {
     /// In debug mode, how long one poll may take before it is reported;
     /// `None` with debug mode off.
     pub(crate) slow_poll: Option<Duration>,
+    /// tokio: the runtime whose context runner code runs in (tokio.rs).
+    #[cfg(feature = "tokio")]
+    pub(crate) tokio: crate::tokio::Tokio,
 }
 
 impl Shared {
@@ -59,6 +62,8 @@ impl Shared {
             panics: Panics::new(config.debug),
             clock: Clock::new(config.virtual_time, config.auto_advance_threshold),
             slow_poll: config.debug.then_some(config.slow_poll_threshold),
+            #[cfg(feature = "tokio")] // tokio
+            tokio: crate::tokio::Tokio::new(config.tokio_handle.as_ref()),
         }
     }
 

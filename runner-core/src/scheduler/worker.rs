@@ -157,6 +157,9 @@ pub(crate) fn help<F: Future>(shared: &Arc<Shared>, future: Pin<&mut F>) -> Opti
         return None;
     }
     let _running = local::work(shared.clone());
+    // tokio: the helper polls its future and tasks in the runner's tokio context.
+    #[cfg(feature = "tokio")]
+    let _tokio = crate::tokio::enter_run(shared);
     // A future that is ready at once costs no parker and no queue.
     let mut future = future;
     if let Poll::Ready(output) = future
@@ -203,6 +206,9 @@ impl Drop for Leave<'_> {
 /// to stop.
 fn work(shared: Arc<Shared>) {
     let _running = local::work(shared.clone());
+    // tokio: the worker polls tasks in the runner's tokio context.
+    #[cfg(feature = "tokio")]
+    let _tokio = crate::tokio::enter_run(&shared);
     let scheduler = &shared.scheduler;
     let workers = &scheduler.workers;
     async_io::block_on(async {
