@@ -141,6 +141,33 @@ fn a_tokio_resource_created_while_entered_works_in_later_runs() {
 /// The client every runner of this test uses, on every thread.
 static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
 
+/// A scope enters its runner (and its tokio context) for the whole body, so
+/// a tokio future made as the argument of `run!` works with no wrapper.
+#[runner::scope]
+fn sleeps_made_in_a_scope_body() -> Duration {
+    let start = Instant::now();
+    run!(tokio::time::sleep(Duration::from_millis(5)));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+    let address = listener.local_addr().unwrap();
+    let accepted = runner::spawn(async move { listener.accept().await.is_ok() });
+    run!(tokio::net::TcpStream::connect(address)).unwrap();
+    assert!(run!(accepted));
+    start.elapsed()
+}
+
+#[test]
+fn tokio_futures_made_as_run_arguments_in_a_scope_work() {
+    assert!(sleeps_made_in_a_scope_body() >= Duration::from_millis(5));
+}
+
+/// The same on the shared runner: a shared test enters it for the body.
+#[runner::test(shared, timeout = "10s")]
+fn tokio_futures_made_as_run_arguments_in_a_shared_test_work() {
+    run!(tokio::time::sleep(Duration::from_millis(5)));
+}
+
 #[test]
 fn a_static_reqwest_client_works_under_a_second_runner_after_the_first_closed() {
     // A server of its own, so that its connections are this test's.
