@@ -190,7 +190,7 @@ pub(crate) fn run<'a>(
         });
         drop(running);
         if let Some(own) = own {
-            local.contexts.borrow_mut().push(own.take_frame());
+            own.push_frame(&mut local.contexts.borrow_mut());
         }
         Some((previous, Activation::enter(local, scheduler)))
     });
