@@ -157,7 +157,9 @@ impl Builder {
     /// threshold](Self::auto_advance_threshold): it then jumps to the next
     /// timer. The close timeout, a test's timeout, and timers of other crates
     /// (async-io's, tokio's) keep counting real time. The clock only moves
-    /// while the runner's loop runs (in its runs), not between them.
+    /// while the runner's loop runs (in its runs), not between them; with
+    /// [`worker_threads`](Self::worker_threads), a task being polled on a
+    /// worker does not hold the clock (only the threshold does).
     ///
     /// # Examples
     ///

@@ -318,7 +318,9 @@ impl Runner {
     /// [`on_close`](crate::on_close) called outside any run go to it, as
     /// tokio's `Runtime::enter`.
     ///
-    /// Guards nest; the innermost wins. `#[runner::scope]` and
+    /// Guards nest; the innermost wins. Drop them in the reverse order of
+    /// their making, as with tokio's `Runtime::enter`: each one leaves the
+    /// innermost runner entered on this thread. `#[runner::scope]` and
     /// `#[runner::test]` enter their runner for the whole body.
     ///
     /// # Examples
