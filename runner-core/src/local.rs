@@ -169,20 +169,22 @@ impl Drop for EnterGuard {
 /// returned guard undoes all three, again in one access. Panics first,
 /// changing nothing, if a runner is running here already.
 ///
-/// The `Arc` is moved in from `home` and back, so a run pays no reference
-/// count.
+/// Since runs never nest, nothing is replaced, so nothing is saved: no
+/// runner runs here before (checked), and no loop is active where no runner
+/// runs. The `Arc` is moved in from `home` and back, so a run pays no
+/// reference count.
 #[track_caller]
 pub(crate) fn run<'a>(
     home: &'a Cell<Option<Arc<Shared>>>,
     scheduler: &'a Scheduler,
     own: Option<&'a OwnContext>,
-) -> Runs<'a> {
+) -> RunGuard<'a> {
     let started = with(|local| {
         let mut running = local.running.borrow_mut();
         if running.is_some() {
-            return None;
+            return false;
         }
-        let previous = running.replace(Running {
+        *running = Some(Running {
             shared: home
                 .take()
                 .expect("a runner's lent handle is home between runs"),
@@ -192,17 +194,59 @@ pub(crate) fn run<'a>(
         if let Some(own) = own {
             own.push_frame(&mut local.contexts.borrow_mut());
         }
-        Some((previous, Activation::enter(local, scheduler)))
+        debug_assert_eq!(
+            local.active.get(),
+            0,
+            "a loop is active only where a runner runs"
+        );
+        local.active.set(scheduler.address());
+        true
     });
     // Outside the closure, so that the panic points at the caller.
-    let Some((previous, activation)) = started else {
+    if !started {
         panic!("{NESTED_RUN}");
-    };
-    Runs {
-        previous,
-        home: Some(home),
+    }
+    RunGuard {
+        home,
+        scheduler,
         own,
-        activation: Some(activation),
+    }
+}
+
+/// Ends a run started by [`run`], also on unwinding: gives the own
+/// context's frame back, hands what the plain queues still hold to the
+/// loop's shared queues, and sends the lent handle home.
+pub(crate) struct RunGuard<'a> {
+    home: &'a Cell<Option<Arc<Shared>>>,
+    scheduler: &'a Scheduler,
+    /// The runner's own context, whose frame the run pushed.
+    own: Option<&'a OwnContext>,
+}
+
+impl Drop for RunGuard<'_> {
+    fn drop(&mut self) {
+        let own = self.own;
+        let ours = try_with(|local| {
+            if let Some(own) = own {
+                let frame = local.contexts.borrow_mut().pop();
+                own.end(frame.map(Frame::into_vars));
+            }
+            local.active.set(0);
+            if local.queued.replace(false) {
+                let queued = (local.queues.local.take(), local.queues.global.take());
+                self.scheduler.take_back(queued.0, queued.1);
+            }
+            local.running.borrow_mut().take()
+        });
+        match ours {
+            Some(ours) => self.home.set(ours.map(|ours| ours.shared)),
+            // The thread's state is gone: the values went with its stack.
+            None => {
+                if let Some(own) = own {
+                    own.end(None);
+                }
+            }
+        }
     }
 }
 
@@ -270,16 +314,16 @@ impl<'a> Activation<'a> {
 /// Makes `shared` this thread's running runner while it closes, restoring
 /// the one it replaces (close may run inside another runner's run). Does
 /// nothing once this thread's state is gone.
-pub(crate) fn close(shared: Arc<Shared>) -> Runs<'static> {
+pub(crate) fn close(shared: Arc<Shared>) -> Runs {
     replace(shared, Reach::Own)
 }
 
 /// Makes this worker (or helper) thread run `shared` until the guard drops.
-pub(crate) fn work(shared: Arc<Shared>) -> Runs<'static> {
+pub(crate) fn work(shared: Arc<Shared>) -> Runs {
     replace(shared, Reach::Other)
 }
 
-fn replace(shared: Arc<Shared>, reach: Reach) -> Runs<'static> {
+fn replace(shared: Arc<Shared>, reach: Reach) -> Runs {
     let previous = try_with(|local| {
         local
             .running
@@ -287,46 +331,17 @@ fn replace(shared: Arc<Shared>, reach: Reach) -> Runs<'static> {
             .replace(Running { shared, reach })
     })
     .flatten();
-    Runs {
-        previous,
-        home: None,
-        own: None,
-        activation: None,
-    }
+    Runs { previous }
 }
 
 /// Restores the thread's previous running runner (usually none), also on
-/// unwinding, and sends a lent handle home; for a run, also gives the own
-/// context's frame back and deactivates the loop.
-pub(crate) struct Runs<'a> {
+/// unwinding.
+pub(crate) struct Runs {
     previous: Option<Running>,
-    home: Option<&'a Cell<Option<Arc<Shared>>>>,
-    /// The runner's own context, whose frame the run pushed.
-    own: Option<&'a OwnContext>,
-    activation: Option<Activation<'a>>,
 }
 
-impl Drop for Runs<'_> {
+impl Drop for Runs {
     fn drop(&mut self) {
-        let (own, activation) = (self.own.take(), self.activation.take());
-        let ours = try_with(|local| {
-            if let Some(own) = own {
-                let frame = local.contexts.borrow_mut().pop();
-                own.end(frame.map(Frame::into_vars));
-            }
-            if let Some(activation) = activation {
-                activation.exit(local);
-            }
-            local.running.replace(self.previous.take())
-        });
-        if ours.is_none() {
-            // The thread's state is gone: the values went with its stack.
-            if let Some(own) = own {
-                own.end(None);
-            }
-        }
-        if let (Some(home), Some(Some(ours))) = (self.home, ours) {
-            home.set(Some(ours.shared));
-        }
+        try_with(|local| local.running.replace(self.previous.take()));
     }
 }
