@@ -180,7 +180,11 @@ pub(crate) fn run<'a>(
     own: Option<&'a OwnContext>,
 ) -> RunGuard<'a> {
     let started = with(|local| {
-        let mut running = local.running.borrow_mut();
+        // Borrowed means a runner is current here (`with_current` is inside a
+        // spawn whose dropped future calls `run`): nested all the same.
+        let Ok(mut running) = local.running.try_borrow_mut() else {
+            return false;
+        };
         if running.is_some() {
             return false;
         }

@@ -239,10 +239,17 @@ where
     F::Output: Send + 'static,
 {
     let site = Location::caller();
-    let Some((shared, _)) = local::current() else {
-        outside("runner::spawn")
-    };
-    spawn_on(&shared, context::current_vars(), site, future)
+    let vars = context::current_vars();
+    // Borrowed, not cloned: a spawn pays no reference count for the runner.
+    let mut future = Some(future);
+    let task = local::with_current(|shared| {
+        let future = future.take().expect("called once");
+        spawn_on(shared, vars, site, future)
+    });
+    match task {
+        Some(task) => task,
+        None => outside("runner::spawn"),
+    }
 }
 
 /// Spawns a task that need not be `Send` onto the runner that is running
