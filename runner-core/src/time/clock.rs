@@ -21,7 +21,23 @@ use crate::shared::Shared;
 use crate::task::outside;
 
 /// How long the loop must stay idle before a virtual clock jumps, unless the
-/// builder says otherwise.
+/// builder says otherwise ([`Builder::auto_advance_threshold`]).
+///
+/// [`Builder::auto_advance_threshold`]: crate::Builder::auto_advance_threshold
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// assert_eq!(runner::DEFAULT_AUTO_ADVANCE, Duration::from_millis(5));
+/// // Twice as patient with real I/O:
+/// let runner = runner::Runner::builder()
+///     .virtual_time(true)
+///     .auto_advance_threshold(2 * runner::DEFAULT_AUTO_ADVANCE)
+///     .build();
+/// runner.run(runner::sleep(Duration::from_secs(60)));
+/// ```
 pub const DEFAULT_AUTO_ADVANCE: Duration = Duration::from_millis(5);
 
 /// A runner's clock.
