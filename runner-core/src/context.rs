@@ -51,6 +51,7 @@ pub(crate) struct Frame {
 }
 
 impl Frame {
+    #[inline]
     pub(crate) fn into_vars(self) -> Vars {
         self.vars
     }
@@ -74,6 +75,7 @@ impl Vars {
         }
     }
 
+    #[inline]
     fn lookup(&self, var: u64) -> Option<&Value> {
         let map = self.map.as_deref()?;
         let index = map.binary_search_by_key(&var, |entry| entry.0).ok()?;
@@ -107,6 +109,7 @@ impl Vars {
 }
 
 /// A snapshot of the calling thread's current context, as a task starts with.
+#[inline]
 pub(crate) fn current_vars() -> Vars {
     local::try_with(|local| local.contexts.borrow().last().map(|top| top.vars.copy()))
         .flatten()
@@ -142,16 +145,11 @@ pub(crate) fn scope<R>(vars: &mut Vars, f: impl FnOnce() -> R) -> R {
     }
 }
 
-/// Calls `f` with the current context's values, or `None` when nothing was
-/// ever set on this thread.
-fn with_current<R>(f: impl FnOnce(Option<&Vars>) -> R) -> R {
-    let mut f = Some(f);
-    let found = local::try_with(|local| {
-        let f = f.take().expect("called once");
-        f(local.contexts.borrow().last().map(|top| &top.vars))
-    });
-    // The thread is exiting and its contexts are gone: nothing is set.
-    found.unwrap_or_else(|| f.take().expect("not called yet")(None))
+/// Calls `f` with the current context's values; `None` without calling it
+/// when this thread has no context entered (nothing was set on it, or it is
+/// exiting and its contexts are gone).
+fn with_current<R>(f: impl FnOnce(&Vars) -> Option<R>) -> Option<R> {
+    local::try_with(|local| local.contexts.borrow().last().and_then(|top| f(&top.vars))).flatten()
 }
 
 /// Calls `f` with the current context's values, for writing.
@@ -268,8 +266,7 @@ impl<T: Clone + Send + Sync + 'static> ContextVar<T> {
     pub fn get(&self) -> Option<T> {
         let id = self.id.load(Ordering::Relaxed);
         if id != 0 {
-            let value =
-                with_current(|vars| vars.and_then(|vars| vars.lookup(id)).map(downcast::<T>));
+            let value = with_current(|vars| vars.lookup(id).map(downcast::<T>));
             if value.is_some() {
                 return value;
             }
@@ -501,10 +498,12 @@ impl Context {
     /// USER.set("grace");
     /// assert_eq!(snapshot.get(&USER), Some("ada"));
     /// ```
+    #[inline]
     pub fn current() -> Context {
         Context::from_vars(current_vars())
     }
 
+    #[inline]
     pub(crate) fn from_vars(vars: Vars) -> Context {
         Context {
             shared: OnceLock::new(),
@@ -761,6 +760,7 @@ impl OwnContext {
 
     /// The handle, if one was asked for: then runs enter it like any
     /// [`Context`] instead of taking a frame.
+    #[inline]
     pub(crate) fn existing_handle(&self) -> Option<&Context> {
         self.handle.get()
     }
@@ -787,6 +787,7 @@ impl OwnContext {
 
     /// Ends the entry [`take_frame`](Self::take_frame) began, with the
     /// values the frame holds now (`None` if the thread's stack is gone).
+    #[inline]
     pub(crate) fn end(&self, vars: Option<Vars>) {
         self.entered.set(false);
         match self.handle.get() {

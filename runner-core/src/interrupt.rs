@@ -116,6 +116,7 @@ mod imp {
         }
 
         /// Lets SIGINT interrupt runs until the guard drops.
+        #[inline]
         pub(crate) fn arm(&'static self) -> Armed {
             // Release, not SeqCst: a plain store on x86, where SeqCst is an `xchg`.
             self.interrupted.store(false, Ordering::Release);
@@ -123,6 +124,7 @@ mod imp {
             Armed(self)
         }
 
+        #[inline]
         pub(crate) fn is_interrupted(&self) -> bool {
             self.interrupted.load(Ordering::Acquire)
         }
@@ -143,6 +145,7 @@ mod imp {
     pub(crate) struct Armed(&'static Sigint);
 
     impl Drop for Armed {
+        #[inline]
         fn drop(&mut self) {
             self.0.default.store(true, Ordering::Release);
             self.0.interrupted.store(false, Ordering::Release);
@@ -180,10 +183,12 @@ mod imp {
             None
         }
 
+        #[inline]
         pub(crate) fn arm(&'static self) -> Armed {
             match self.0 {}
         }
 
+        #[inline]
         pub(crate) fn is_interrupted(&self) -> bool {
             match self.0 {}
         }

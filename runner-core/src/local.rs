@@ -98,12 +98,14 @@ pub(crate) enum Reach {
 
 /// Calls `f` with this thread's state; panics if it was destroyed (the
 /// thread is exiting). For paths that a `Drop` cannot reach.
+#[inline]
 pub(crate) fn with<R>(f: impl FnOnce(&Local) -> R) -> R {
     LOCAL.with(f)
 }
 
 /// Calls `f` with this thread's state, or returns `None` once it has been
 /// destroyed. For every path a `Drop` or close can take.
+#[inline]
 pub(crate) fn try_with<R>(f: impl FnOnce(&Local) -> R) -> Option<R> {
     LOCAL.try_with(f).ok()
 }
@@ -174,6 +176,7 @@ impl Drop for EnterGuard {
 /// runs. The `Arc` is moved in from `home` and back, so a run pays no
 /// reference count.
 #[track_caller]
+#[inline]
 pub(crate) fn run<'a>(
     home: &'a Cell<Option<Arc<Shared>>>,
     scheduler: &'a Scheduler,
@@ -228,6 +231,7 @@ pub(crate) struct RunGuard<'a> {
 }
 
 impl Drop for RunGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
         let own = self.own;
         let ours = try_with(|local| {

@@ -88,7 +88,9 @@ pin_project! {
             release(this.vars, this.shared, *this.label, this.site);
             if let Some(key) = this.key.take() {
                 let dropped = unfinished && !this.shared.lifecycle.is_open();
-                this.shared.registry.unregister(key, dropped);
+                this.shared
+                    .registry
+                    .unregister(&this.shared.lifecycle, key, dropped);
             }
         }
     }

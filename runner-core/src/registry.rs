@@ -116,12 +116,16 @@ impl Registry {
 
     /// Removes a task whose future is gone; `dropped` if it was dropped
     /// unfinished while the runner was closing.
-    pub(crate) fn unregister(&self, key: usize, dropped: bool) {
+    pub(crate) fn unregister(&self, lifecycle: &Lifecycle, key: usize, dropped: bool) {
         let mut inner = self.lock();
         if inner.tasks.try_remove(key).is_some() && dropped {
             inner.dropped += 1;
         }
-        if inner.tasks.is_empty() {
+        // Only close waits for `empty`, and only once it has moved the
+        // lifecycle on, under this lock: read here, the state says whether
+        // anyone can be waiting. An open runner skips the notification (a
+        // fence and a lock in event-listener) on every task that empties it.
+        if inner.tasks.is_empty() && !lifecycle.is_open() {
             drop(inner);
             self.empty.notify(usize::MAX);
         }

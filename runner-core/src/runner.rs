@@ -74,6 +74,9 @@ struct Loop {
     /// A second handle to `shared`, moved into the thread's running runner
     /// for each run and back (see `local::run`): a run pays no reference count.
     lent: Cell<Option<Arc<Shared>>>,
+    /// This thread's Ctrl-C handling, looked up on the first run (a runner
+    /// never changes threads): later runs skip the main-thread check.
+    sigint: OnceCell<Option<&'static Sigint>>,
 }
 
 impl Runner {
@@ -233,7 +236,7 @@ impl Runner {
         ));
         // Declared after the future, so SIGINT is back to its default before
         // the future drops: a Ctrl-C in its `Drop` then ends the process.
-        let sigint = Sigint::for_this_thread();
+        let sigint = *started.sigint.get_or_init(Sigint::for_this_thread);
         let _armed = sigint.map(Sigint::arm);
         let shared = &started.shared;
         let Some(deadline) = self.test_deadline else {
@@ -376,6 +379,7 @@ impl Runner {
         self.own_context().handle().clone()
     }
 
+    #[inline]
     fn own_context(&self) -> &OwnContext {
         self.context
             .as_ref()
@@ -453,6 +457,7 @@ impl Loop {
             waker: Scheduler::main_waker(&shared),
             lent: Cell::new(Some(shared.clone())),
             shared,
+            sigint: OnceCell::new(),
         }
     }
 }

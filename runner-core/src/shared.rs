@@ -103,6 +103,7 @@ impl Lifecycle {
 
     /// The current state. `Acquire` pairs with the `Release` of `set`: who
     /// sees `Closing` sees what close did before it.
+    #[inline]
     pub(crate) fn get(&self) -> State {
         match self.0.load(Ordering::Acquire) {
             0 => State::Open,
@@ -117,6 +118,7 @@ impl Lifecycle {
         self.0.store(state as u8, Ordering::Release);
     }
 
+    #[inline]
     pub(crate) fn is_open(&self) -> bool {
         self.get() == State::Open
     }

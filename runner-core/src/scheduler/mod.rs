@@ -112,6 +112,7 @@ impl Scheduler {
         local::try_with(|local| local.active.get() == self.address()).unwrap_or(false)
     }
 
+    #[inline]
     pub(crate) fn address(&self) -> usize {
         self as *const Scheduler as usize
     }
@@ -208,6 +209,7 @@ impl Scheduler {
 /// main waker. With `sigint`, a Ctrl-C during the run makes it return
 /// `Err(Interrupted)`, as asyncio raises `KeyboardInterrupt` even if the main
 /// task finished meanwhile.
+#[inline]
 pub(crate) fn block_on<T>(
     shared: &Shared,
     waker: &Waker,
@@ -215,15 +217,28 @@ pub(crate) fn block_on<T>(
     sigint: Option<&Sigint>,
     park: Park,
 ) -> Result<T, Interrupted> {
-    let interrupted = || sigint.is_some_and(Sigint::is_interrupted);
     // The fast path: a future that is ready at once never touches the queues.
     if let Poll::Ready(output) = future.as_mut().poll(&mut Context::from_waker(waker)) {
-        return if interrupted() {
+        return if sigint.is_some_and(Sigint::is_interrupted) {
             Err(Interrupted)
         } else {
             Ok(output)
         };
     }
+    run_loop(shared, waker, future, sigint, park)
+}
+
+/// The rest of [`block_on`], for a future that was pending at its first
+/// poll; kept out of line so that the ready path stays small.
+#[inline(never)]
+fn run_loop<T>(
+    shared: &Shared,
+    waker: &Waker,
+    future: Pin<&mut impl Future<Output = T>>,
+    sigint: Option<&Sigint>,
+    park: Park,
+) -> Result<T, Interrupted> {
+    let interrupted = || sigint.is_some_and(Sigint::is_interrupted);
     let mut looping = Loop {
         shared,
         waker,
