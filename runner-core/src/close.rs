@@ -145,11 +145,6 @@ pub(crate) fn close(
     // tokio: whatever close polls and drops does so in the runner's tokio context.
     #[cfg(feature = "tokio")]
     let _tokio = crate::tokio::enter(shared);
-    let wait = |future: Pin<&mut dyn Future<Output = ()>>| {
-        let bounded = pin!(time::until(time::deadline_after(timeout), future));
-        // Without a Ctrl-C handle there is no `Interrupted`.
-        let _ = scheduler::block_on(shared, waker, bounded, None, Park::Thread);
-    };
 
     // 1. Cancel every pending task: wake `closing()`, give the tasks that
     //    listen to it `timeout` to finish, then drop the rest.
@@ -160,15 +155,19 @@ pub(crate) fn close(
     let waiting = shared.closing.begin(shared);
     if waiting && shared.registry.pending() > 0 {
         let registry = &shared.registry;
-        wait(pin!(scheduler::until(&registry.empty, || registry
-            .pending()
-            == 0)));
+        let finished = pin!(scheduler::until(&registry.empty, || registry.pending() == 0));
+        wait(shared, waker, timeout, finished);
     }
-    shared.scheduler.workers.stop(time::deadline_after(timeout));
+    shared.scheduler.workers.stop(timeout);
     drop_tasks(shared);
 
     // 2. Run the cleanups, last registered first, within `timeout`; then
-    //    drop the tasks they spawned, whose `Drop` may register more.
+    //    drop the tasks they spawned, whose `Drop` may register more. With
+    //    no cleanup and no task left (the common case) there is no loop to
+    //    run and no deadline to take.
+    if shared.closing.cleanups().is_empty() && !drop_tasks(shared) {
+        return finish(shared, waker, timeout, context, start);
+    }
     let deadline = time::deadline_after(timeout);
     let cleanups = pin!(async {
         for _ in 0..ROUNDS {
@@ -188,10 +187,22 @@ pub(crate) fn close(
     let bounded = pin!(time::until(deadline, cleanups));
     let _ = scheduler::block_on(shared, waker, bounded, None, Park::Thread);
 
+    finish(shared, waker, timeout, context, start)
+}
+
+/// Steps 3 and 4 of [`close`], and the report.
+fn finish(
+    shared: &Arc<Shared>,
+    waker: &Waker,
+    timeout: Duration,
+    context: OwnContext,
+    start: Instant,
+) -> CloseReport {
     // 3. Wait for blocking jobs, within `timeout`.
     if shared.jobs.pending() > 0 {
         let jobs = &shared.jobs;
-        wait(pin!(scheduler::until(&jobs.done, || jobs.pending() == 0)));
+        let done = pin!(scheduler::until(&jobs.done, || jobs.pending() == 0));
+        wait(shared, waker, timeout, done);
     }
 
     // 4. Closed: from now on a spawn or a cleanup is dropped at once. Drop
@@ -218,6 +229,18 @@ pub(crate) fn close(
         blocking_abandoned: shared.jobs.pending(),
         elapsed: start.elapsed(),
     }
+}
+
+/// Runs the loop until `future` finishes or `timeout` passes.
+fn wait(
+    shared: &Shared,
+    waker: &Waker,
+    timeout: Duration,
+    future: Pin<&mut dyn Future<Output = ()>>,
+) {
+    let bounded = pin!(time::until(time::deadline_after(timeout), future));
+    // Without a Ctrl-C handle there is no `Interrupted`.
+    let _ = scheduler::block_on(shared, waker, bounded, None, Park::Thread);
 }
 
 /// Drops the futures of all pending tasks, each in its own context (their

@@ -185,11 +185,19 @@ impl Scheduler {
         // Close may drop tasks from inside its own loop: wakes then went to
         // this thread's plain queues.
         let plain = !global_only && self.is_active_here();
+        // `is_empty` first: an empty queue's `pop` costs a full fence.
+        let pop = |queue: &ConcurrentQueue<Runnable>| {
+            if queue.is_empty() {
+                None
+            } else {
+                queue.pop().ok()
+            }
+        };
         loop {
-            let next = match self.global.pop() {
-                Ok(runnable) => Some(runnable),
-                Err(_) if global_only => None,
-                Err(_) => self.local.pop().ok(),
+            let next = match pop(&self.global) {
+                Some(runnable) => Some(runnable),
+                None if global_only => None,
+                None => pop(&self.local),
             };
             let next = next.or_else(|| plain.then(pop_plain).flatten());
             match next {

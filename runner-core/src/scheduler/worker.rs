@@ -15,7 +15,7 @@ use std::sync::atomic::{self, AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::thread::{self, JoinHandle};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_task::Runnable;
 use concurrent_queue::ConcurrentQueue;
@@ -118,13 +118,14 @@ impl Workers {
         }
     }
 
-    /// Tells the workers to stop, waits until `deadline` for them to exit,
+    /// Tells the workers to stop, waits up to `timeout` for them to exit,
     /// and joins those that did.
-    pub(crate) fn stop(&self, deadline: Option<Instant>) {
+    pub(crate) fn stop(&self, timeout: Duration) {
         self.stopping.store(true, Ordering::SeqCst);
         if self.count == 0 && self.helpers.load(Ordering::SeqCst) == 0 {
             return;
         }
+        let deadline = time::deadline_after(timeout);
         self.work.notify(usize::MAX);
         let all_exited = || {
             self.done.load(Ordering::Acquire) == self.count
@@ -134,6 +135,12 @@ impl Workers {
         let handles =
             std::mem::take(&mut *self.handles.lock().unwrap_or_else(PoisonError::into_inner));
         for handle in handles {
+            // A worker counts itself done just before its thread ends: wait
+            // for the thread too (its locals' teardown), within the deadline,
+            // so that no worker thread outlives close.
+            while !handle.is_finished() && deadline.map_or(true, |at| Instant::now() < at) {
+                std::thread::sleep(Duration::from_micros(20));
+            }
             if handle.is_finished() {
                 // Workers catch every panic of the tasks they run.
                 let _ = handle.join();
