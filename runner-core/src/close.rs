@@ -31,7 +31,7 @@ use slab::Slab;
 use crate::context::{self, OwnContext};
 use crate::debug;
 use crate::local;
-use crate::poll::{Label, Polled};
+use crate::poll::{Origin, Polled};
 use crate::scheduler::{self, Park};
 use crate::shared::{Shared, State};
 use crate::task::outside;
@@ -329,7 +329,7 @@ where
     };
     let cleanup: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(cleanup);
     let vars = context::current_vars();
-    let cleanup = Polled::new(shared.clone(), None, Label::Cleanup, site, vars, cleanup);
+    let cleanup = Polled::new(shared.clone(), Origin::CLEANUP, site, vars, cleanup);
     let mut cleanups = shared.closing.cleanups();
     if shared.lifecycle.get() == State::Closed {
         // Nothing will run it: drop it now, outside the lock.

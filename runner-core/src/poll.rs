@@ -59,14 +59,51 @@ impl Label {
     }
 }
 
+/// What a polled future is and its slot in the registry of pending tasks,
+/// in one word: a task's allocation carries this instead of an
+/// `Option<usize>` and a [`Label`], two words smaller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Origin(usize);
+
+impl Origin {
+    /// An `on_close` cleanup (never registered).
+    pub(crate) const CLEANUP: Origin = Origin(usize::MAX);
+    /// A task spawned after close, which has no slot.
+    const UNREGISTERED: usize = usize::MAX - 1;
+
+    /// A task, in registry slot `key` if it has one.
+    pub(crate) fn task(key: Option<usize>) -> Origin {
+        match key {
+            Some(key) => {
+                // A slab key is an index into memory: it never gets near these.
+                debug_assert!(key < Origin::UNREGISTERED, "registry key out of range");
+                Origin(key)
+            }
+            None => Origin(Origin::UNREGISTERED),
+        }
+    }
+
+    fn label(self) -> Label {
+        if self == Origin::CLEANUP {
+            Label::Cleanup
+        } else {
+            Label::Task
+        }
+    }
+
+    /// The registry slot, if any.
+    fn key(self) -> Option<usize> {
+        (self.0 < Origin::UNREGISTERED).then_some(self.0)
+    }
+}
+
 pin_project! {
     /// A task's or a cleanup's future, in its own context.
     pub(crate) struct Polled<F> {
         // The runner it belongs to.
         shared: Arc<Shared>,
-        // Its slot in the runner's registry of pending tasks, if it has one.
-        key: Option<usize>,
-        label: Label,
+        // Task or cleanup, and its registry slot.
+        origin: Origin,
         // Where it was spawned or registered.
         site: &'static Location<'static>,
         // Its context: its own values, switched in on every poll.
@@ -81,12 +118,13 @@ pin_project! {
             let this = this.project();
             #[cfg(feature = "tokio")] // tokio: drops happen in the runner's tokio context
             let _tokio = crate::tokio::enter(this.shared);
+            let label = this.origin.label();
             let unfinished = this.future.is_some();
             if unfinished {
-                drop_future(this.vars, this.future, this.shared, *this.label, this.site);
+                drop_future(this.vars, this.future, this.shared, label, this.site);
             }
-            release(this.vars, this.shared, *this.label, this.site);
-            if let Some(key) = this.key.take() {
+            release(this.vars, this.shared, label, this.site);
+            if let Some(key) = this.origin.key() {
                 let dropped = unfinished && !this.shared.lifecycle.is_open();
                 this.shared
                     .registry
@@ -99,16 +137,14 @@ pin_project! {
 impl<F: Future> Polled<F> {
     pub(crate) fn new(
         shared: Arc<Shared>,
-        key: Option<usize>,
-        label: Label,
+        origin: Origin,
         site: &'static Location<'static>,
         vars: Vars,
         future: F,
     ) -> Polled<F> {
         Polled {
             shared,
-            key,
-            label,
+            origin,
             site,
             vars,
             future: Some(future),
@@ -121,7 +157,7 @@ impl<F: Future> Future for Polled<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let (shared, label, site) = (&**this.shared, *this.label, *this.site);
+        let (shared, label, site) = (&**this.shared, this.origin.label(), *this.site);
         #[cfg(feature = "tokio")] // tokio: polls happen in the runner's tokio context
         let _tokio = crate::tokio::enter(shared);
         let mut slot = this.future;

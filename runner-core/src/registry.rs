@@ -25,7 +25,13 @@ pub(crate) struct Registry {
 }
 
 struct Inner {
-    tasks: Slab<Entry>,
+    /// Waking a task at close makes its `Runnable` show up in a queue, to be
+    /// dropped.
+    tasks: Slab<Waker>,
+    /// Where each pending task was spawned, by key, for the reports of debug
+    /// mode and of a test's timeout; `None` when neither is on, so that a
+    /// task costs one `Waker` here.
+    sites: Option<Vec<Option<&'static Location<'static>>>>,
     /// Tasks pending when close began, plus those spawned while closing
     /// (close cancels them too): `CloseReport::cancelled`.
     cancelled: usize,
@@ -33,14 +39,6 @@ struct Inner {
     /// `CloseReport::dropped`. Never more than `cancelled`, since only a
     /// registered task counts, and only once the lifecycle left open.
     dropped: usize,
-}
-
-/// A pending task, as the registry knows it.
-struct Entry {
-    /// Waking it at close makes its `Runnable` show up in a queue, to be dropped.
-    waker: Waker,
-    /// Where it was spawned, for reports.
-    site: &'static Location<'static>,
 }
 
 /// Who submits a task, which decides whether close refuses it.
@@ -64,10 +62,12 @@ pub(crate) enum Admission<T> {
 }
 
 impl Registry {
-    pub(crate) fn new() -> Registry {
+    /// A registry; with `track_sites`, it keeps each task's spawn site.
+    pub(crate) fn new(track_sites: bool) -> Registry {
         Registry {
             inner: Mutex::new(Inner {
                 tasks: Slab::new(),
+                sites: track_sites.then(Vec::new),
                 cancelled: 0,
                 dropped: 0,
             }),
@@ -101,10 +101,13 @@ impl Registry {
         }
         let key = inner.tasks.vacant_entry().key();
         let (runnable, task) = spawn(Some(key));
-        inner.tasks.insert(Entry {
-            waker: runnable.waker(),
-            site,
-        });
+        inner.tasks.insert(runnable.waker());
+        if let Some(sites) = &mut inner.sites {
+            if sites.len() <= key {
+                sites.resize(key + 1, None);
+            }
+            sites[key] = Some(site);
+        }
         if state == State::Closing {
             inner.cancelled += 1;
         }
@@ -120,6 +123,9 @@ impl Registry {
         let mut inner = self.lock();
         if inner.tasks.try_remove(key).is_some() && dropped {
             inner.dropped += 1;
+        }
+        if let Some(site) = inner.sites.as_mut().and_then(|sites| sites.get_mut(key)) {
+            *site = None;
         }
         // Only close waits for `empty`, and only once it has moved the
         // lifecycle on, under this lock: read here, the state says whether
@@ -146,23 +152,24 @@ impl Registry {
         self.lock().tasks.len()
     }
 
-    /// The spawn sites of the pending tasks.
+    /// The spawn sites of the pending tasks, if the registry keeps them
+    /// (else empty).
     pub(crate) fn sites(&self) -> Vec<&'static Location<'static>> {
-        self.lock()
+        let inner = self.lock();
+        let Some(sites) = &inner.sites else {
+            return Vec::new();
+        };
+        inner
             .tasks
             .iter()
-            .map(|(_, entry)| entry.site)
+            .filter_map(|(key, _)| sites.get(key).copied().flatten())
             .collect()
     }
 
     /// The wakers of the pending tasks, taken under one lock.
     pub(crate) fn wakers(&self) -> Vec<Waker> {
         let inner = self.lock();
-        inner
-            .tasks
-            .iter()
-            .map(|(_, entry)| entry.waker.clone())
-            .collect()
+        inner.tasks.iter().map(|(_, waker)| waker.clone()).collect()
     }
 
     /// `(cancelled, dropped)` for the close report.

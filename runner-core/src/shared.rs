@@ -56,7 +56,8 @@ impl Shared {
         Shared {
             lifecycle: Lifecycle::new(),
             scheduler: Scheduler::new(config.worker_threads),
-            registry: Registry::new(),
+            // Spawn sites are reported in debug mode and when a test times out.
+            registry: Registry::new(config.debug || config.test_timeout.is_some()),
             closing: CloseState::new(),
             jobs: Jobs::new(),
             panics: Panics::new(config.debug),

@@ -17,7 +17,7 @@ use async_task::Runnable;
 use crate::context::{self, Vars};
 use crate::handle::Closed;
 use crate::local::{self, Reach};
-use crate::poll::{Label, Outcome, Polled};
+use crate::poll::{Origin, Outcome, Polled};
 use crate::registry::{Admission, Submitter};
 use crate::shared::Shared;
 
@@ -49,7 +49,7 @@ where
     F::Output: Send + 'static,
 {
     register(shared, submitter, site, |key| {
-        let polled = Polled::new(shared.clone(), key, Label::Task, site, vars, future);
+        let polled = Polled::new(shared.clone(), Origin::task(key), site, vars, future);
         let owner = shared.clone();
         async_task::spawn(polled, move |runnable| {
             owner.scheduler.schedule_global(runnable)
@@ -69,7 +69,7 @@ where
     F::Output: 'static,
 {
     register(shared, Submitter::Inside, site, |key| {
-        let polled = Polled::new(shared.clone(), key, Label::Task, site, vars, future);
+        let polled = Polled::new(shared.clone(), Origin::task(key), site, vars, future);
         let owner = shared.clone();
         async_task::spawn_local(polled, move |runnable| {
             owner.scheduler.schedule_local(runnable)
