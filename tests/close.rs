@@ -291,6 +291,35 @@ fn close_stops_the_workers_and_cancels_their_tasks() {
 }
 
 #[test]
+fn with_workers_close_counts_every_pending_task_once() {
+    // Tasks spread over the registry's parts, some finishing on the worker
+    // while others are spawned: the report counts each pending one once.
+    let drops = Arc::new(AtomicUsize::new(0));
+    let runner = Runner::builder().worker_threads(1).build();
+    let finished = runner.run(async {
+        let finishing: Vec<_> = (0..100).map(|i| runner::spawn(async move { i })).collect();
+        for _ in 0..37 {
+            let guard = DropCounter(drops.clone());
+            runner::spawn(async move {
+                let _guard = guard;
+                std::future::pending::<()>().await
+            })
+            .detach();
+        }
+        let mut sum = 0;
+        for task in finishing {
+            sum += task.await;
+        }
+        sum
+    });
+    assert_eq!(finished, 4950);
+    assert_eq!(drops.load(Ordering::SeqCst), 0);
+    let report = runner.close();
+    assert_eq!((report.cancelled, report.dropped), (37, 37));
+    assert_eq!(drops.load(Ordering::SeqCst), 37);
+}
+
+#[test]
 fn tasks_spawned_by_a_dropped_future_are_dropped_too() {
     let drops = Arc::new(AtomicUsize::new(0));
     let runner = Runner::new();

@@ -55,6 +55,19 @@ fn close_lists_the_pending_tasks_with_their_spawn_sites() {
 }
 
 #[test]
+fn close_lists_the_pending_tasks_of_a_runner_with_workers() {
+    // Spawns from several threads land in several parts of the registry:
+    // the report gathers all of them.
+    let out = child("pending_at_close_with_workers", &[]);
+    let report = &out.stderr[out
+        .stderr
+        .find("close: 20 task(s) still pending")
+        .expect(&out.stderr)..];
+    let sites = format!("tests/debug.rs:{}", marker_line("PENDING-MANY"));
+    assert_eq!(report.matches(&sites).count(), 20, "{report}");
+}
+
+#[test]
 fn close_reports_unobserved_panics_with_message_and_spawn_site() {
     let out = child("unobserved_panic", &[]);
     let line = find(&out.stderr, "a panic nobody observed");
@@ -163,6 +176,35 @@ fn pending_at_close() {
     let runner = debug_runner();
     spawn_two_pending(&runner);
     runner.close();
+}
+
+#[test]
+fn pending_at_close_with_workers() {
+    if !is_child("pending_at_close_with_workers") {
+        return;
+    }
+    let runner = Runner::builder()
+        .debug(true)
+        .slow_poll_threshold(Duration::from_secs(10))
+        .worker_threads(2)
+        .build();
+    let handle = runner.handle();
+    let spawned = std::thread::scope(|scope| {
+        let others: Vec<_> = (0..2)
+            .map(|_| scope.spawn(|| spawn_pending(&handle, 5)))
+            .collect();
+        spawn_pending(&handle, 10);
+        others.into_iter().all(|other| other.join().is_ok())
+    });
+    assert!(spawned);
+    runner.close();
+}
+
+fn spawn_pending(handle: &runner::Handle, tasks: usize) {
+    for _ in 0..tasks {
+        let task = handle.spawn(std::future::pending::<()>()); // PENDING-MANY
+        task.expect("the runner is open").detach();
+    }
 }
 
 #[test]

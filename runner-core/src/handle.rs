@@ -4,9 +4,9 @@
 //! A handle shares the runner's `Shared` but not its ownership: the runner
 //! still closes when its `Runner` is closed or dropped, and from then on
 //! every submission through a handle gets [`Closed`]. Whether a spawn lands
-//! is decided under the registry's lock, which close also takes to move the
-//! lifecycle on, so a spawn either lands before close begins (and close
-//! cancels it like any task) or is refused: never lost, never hanging.
+//! is decided under a registry lock, which close also takes once it has
+//! moved the lifecycle on, so a spawn either lands before close begins (and
+//! close cancels it like any task) or is refused: never lost, never hanging.
 
 use std::error::Error;
 use std::fmt;

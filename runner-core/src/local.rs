@@ -138,13 +138,15 @@ pub(crate) fn current() -> Option<(Arc<Shared>, Reach)> {
     .flatten()
 }
 
-/// Calls `f` with the runner that [`current`] returns, without cloning it.
-pub(crate) fn with_current<R>(f: impl FnOnce(&Arc<Shared>) -> R) -> Option<R> {
+/// Calls `f` with the runner that [`current`] returns, without cloning it,
+/// and how this thread reaches it.
+pub(crate) fn with_current<R>(f: impl FnOnce(&Arc<Shared>, Reach) -> R) -> Option<R> {
     try_with(|local| {
         if let Some(running) = &*local.running.borrow() {
-            return Some(f(&running.shared));
+            return Some(f(&running.shared, running.reach));
         }
-        local.entered.borrow().last().map(|(shared, _)| f(shared))
+        let entered = local.entered.borrow();
+        entered.last().map(|(shared, reach)| f(shared, *reach))
     })
     .flatten()
 }

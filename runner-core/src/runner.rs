@@ -22,6 +22,7 @@ use crate::handle::Handle;
 use crate::interrupt::{Interrupted, Sigint};
 use crate::local;
 use crate::poll::Timed;
+use crate::registry::Submitter;
 use crate::scheduler::{self, Park, Scheduler, Workers};
 use crate::shared::Shared;
 use crate::task::{self, Task};
@@ -285,8 +286,10 @@ impl Runner {
         F::Output: Send + 'static,
     {
         let site = Location::caller();
+        // A `Runner` is `!Send`: this is its own thread.
         task::spawn_on(
             &self.start().shared,
+            Submitter::Owner,
             self.own_context().vars(),
             site,
             future,

@@ -57,7 +57,10 @@ impl Shared {
             lifecycle: Lifecycle::new(),
             scheduler: Scheduler::new(config.worker_threads),
             // Spawn sites are reported in debug mode and when a test times out.
-            registry: Registry::new(config.debug || config.test_timeout.is_some()),
+            registry: Registry::new(
+                config.debug || config.test_timeout.is_some(),
+                config.worker_threads,
+            ),
             closing: CloseState::new(),
             jobs: Jobs::new(),
             panics: Panics::new(config.debug),
@@ -85,8 +88,9 @@ impl Shared {
 ///   once, so nothing outlives close and nothing keeps the loop alive.
 ///
 /// Only close moves it forward, on the runner's thread; anyone may read it.
-/// The registry reads it under its lock, so a spawn either lands before
-/// closing began or sees it.
+/// The registry reads it under a shard's lock, and close takes every
+/// shard's lock after moving it, so a spawn either lands before closing
+/// began or sees it.
 pub(crate) struct Lifecycle(AtomicU8);
 
 /// The states of a [`Lifecycle`].

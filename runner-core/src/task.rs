@@ -21,9 +21,11 @@ use crate::poll::{Origin, Outcome, Polled};
 use crate::registry::{Admission, Submitter};
 use crate::shared::Shared;
 
-/// Spawns a `Send` task onto `shared` that starts with `vars` as its context.
+/// Spawns a `Send` task onto `shared` for code the runner runs (never
+/// refused), starting with `vars` as its context.
 pub(crate) fn spawn_on<F>(
     shared: &Arc<Shared>,
+    submitter: Submitter,
     vars: Vars,
     site: &'static Location<'static>,
     future: F,
@@ -32,7 +34,7 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    submit(shared, Submitter::Inside, vars, site, future)
+    submit(shared, submitter, vars, site, future)
         .unwrap_or_else(|Closed| unreachable!("code the runner runs is never refused"))
 }
 
@@ -68,7 +70,8 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    register(shared, Submitter::Inside, site, |key| {
+    // Only the runner's own thread spawns local tasks.
+    register(shared, Submitter::Owner, site, |key| {
         let polled = Polled::new(shared.clone(), Origin::task(key), site, vars, future);
         let owner = shared.clone();
         async_task::spawn_local(polled, move |runnable| {
@@ -242,9 +245,13 @@ where
     let vars = context::current_vars();
     // Borrowed, not cloned: a spawn pays no reference count for the runner.
     let mut future = Some(future);
-    let task = local::with_current(|shared| {
+    let task = local::with_current(|shared, reach| {
         let future = future.take().expect("called once");
-        spawn_on(shared, vars, site, future)
+        let submitter = match reach {
+            Reach::Own => Submitter::Owner,
+            Reach::Other => Submitter::Inside,
+        };
+        spawn_on(shared, submitter, vars, site, future)
     });
     match task {
         Some(task) => task,

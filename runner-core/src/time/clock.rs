@@ -200,7 +200,7 @@ impl Drop for VirtualTimer {
 /// });
 /// ```
 pub fn now() -> Instant {
-    local::with_current(|shared| shared.clock.now()).unwrap_or_else(Instant::now)
+    local::with_current(|shared, _| shared.clock.now()).unwrap_or_else(Instant::now)
 }
 
 /// Moves the virtual clock of the runner running the caller forward by

@@ -122,7 +122,7 @@ impl Clocked {
 
     /// Picks the clock: the virtual one of the runner polling it, if it has one.
     fn resolve(target: Target) -> Clocked {
-        let on_virtual = local::with_current(|shared| {
+        let on_virtual = local::with_current(|shared, _| {
             let virtual_now = shared.clock.is_virtual().then(|| shared.clock.now());
             virtual_now.map(|now| (shared.clone(), now))
         });
