@@ -32,10 +32,8 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use async_task::Runnable;
-
 use crate::context::{Frame, OwnContext};
-use crate::scheduler::Scheduler;
+use crate::scheduler::{Runnable, Scheduler};
 use crate::shared::Shared;
 
 thread_local! {

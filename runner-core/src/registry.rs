@@ -26,11 +26,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
 
-use async_task::Runnable;
 use crossbeam_utils::CachePadded;
 use event_listener::Event;
 use slab::Slab;
 
+use crate::scheduler::Runnable;
 use crate::shared::{Lifecycle, State};
 
 /// Shards per thread that may run the runner's `Send` tasks, with workers.

@@ -12,13 +12,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use async_task::Runnable;
-
 use crate::context::{self, Vars};
 use crate::handle::Closed;
 use crate::local::{self, Reach};
 use crate::poll::{Origin, Outcome, Polled};
 use crate::registry::{Admission, Submitter};
+use crate::scheduler::{self, Runnable};
 use crate::shared::Shared;
 
 /// Spawns a `Send` task onto `shared` for code the runner runs (never
@@ -52,10 +51,9 @@ where
 {
     register(shared, submitter, site, |key| {
         let polled = Polled::new(shared.clone(), Origin::task(key), site, vars, future);
-        let owner = shared.clone();
-        async_task::spawn(polled, move |runnable| {
-            owner.scheduler.schedule_global(runnable)
-        })
+        async_task::Builder::new()
+            .metadata(shared.clone())
+            .spawn(|_| polled, scheduler::schedule_global)
     })
 }
 
@@ -73,10 +71,9 @@ where
     // Only the runner's own thread spawns local tasks.
     register(shared, Submitter::Owner, site, |key| {
         let polled = Polled::new(shared.clone(), Origin::task(key), site, vars, future);
-        let owner = shared.clone();
-        async_task::spawn_local(polled, move |runnable| {
-            owner.scheduler.schedule_local(runnable)
-        })
+        async_task::Builder::new()
+            .metadata(shared.clone())
+            .spawn_local(|_| polled, scheduler::schedule_local)
     })
     .unwrap_or_else(|Closed| unreachable!("code the runner runs is never refused"))
 }
@@ -87,7 +84,7 @@ fn register<T>(
     shared: &Shared,
     submitter: Submitter,
     site: &'static Location<'static>,
-    spawn: impl FnOnce(Option<usize>) -> (Runnable, async_task::Task<Outcome<T>>),
+    spawn: impl FnOnce(Option<usize>) -> (Runnable, async_task::Task<Outcome<T>, Arc<Shared>>),
 ) -> Result<Task<T>, Closed> {
     match shared
         .registry
@@ -124,11 +121,11 @@ fn register<T>(
 /// ```
 #[must_use = "dropping a `Task` cancels it; `.detach()` it to let it run on its own"]
 pub struct Task<T> {
-    inner: async_task::FallibleTask<Outcome<T>>,
+    inner: async_task::FallibleTask<Outcome<T>, Arc<Shared>>,
 }
 
 impl<T> Task<T> {
-    pub(crate) fn new(inner: async_task::FallibleTask<Outcome<T>>) -> Task<T> {
+    pub(crate) fn new(inner: async_task::FallibleTask<Outcome<T>, Arc<Shared>>) -> Task<T> {
         Task { inner }
     }
 

@@ -36,7 +36,6 @@ use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 
 use async_io::Timer;
-use async_task::Runnable;
 use atomic_waker::AtomicWaker;
 use concurrent_queue::ConcurrentQueue;
 
@@ -45,6 +44,37 @@ use crate::local::{self, Local};
 use crate::shared::Shared;
 
 pub(crate) use worker::{help, until, Workers};
+
+/// A scheduled task of a runner. The runner travels in the task's metadata
+/// rather than in its schedule function, which is then a plain `fn`. For a
+/// schedule function that captures nothing, async-task makes no temporary
+/// waker around each call and hands a woken waker's reference on to the
+/// runnable: two atomic reference count operations fewer per schedule, three
+/// per wake of a waker by value.
+pub(crate) type Runnable = async_task::Runnable<Arc<Shared>>;
+
+/// Schedules a woken `Send` task.
+pub(crate) fn schedule_global(runnable: Runnable) {
+    let scheduler = &runnable.metadata().scheduler;
+    let here = scheduler.is_active_here();
+    if here && !scheduler.workers.any() {
+        return push_plain(|local| &local.queues.global, runnable);
+    }
+    // The runnable moves into a queue of the runner it names, so the runner
+    // needs a count of its own meanwhile (what the temporary waker cost).
+    let shared = runnable.metadata().clone();
+    shared.scheduler.push_global(runnable, here);
+}
+
+/// Schedules a woken `spawn_local` task.
+pub(crate) fn schedule_local(runnable: Runnable) {
+    if runnable.metadata().scheduler.is_active_here() {
+        return push_plain(|local| &local.queues.local, runnable);
+    }
+    let shared = runnable.metadata().clone();
+    let _ = shared.scheduler.local.push(runnable);
+    shared.scheduler.sleeper.wake();
+}
 
 /// How many tasks the loop runs before it looks at the run's future and
 /// lets the reactor check for I/O.
@@ -84,27 +114,15 @@ impl Scheduler {
         }
     }
 
-    /// Schedules a woken `Send` task.
-    pub(crate) fn schedule_global(&self, runnable: Runnable) {
-        let here = self.is_active_here();
-        if here && !self.workers.any() {
-            return push_plain(|local| &local.queues.global, runnable);
-        }
+    /// Puts a `Send` task in the shared queue, for workers and the runner's
+    /// loop; `here` if the caller is that loop, awake.
+    fn push_global(&self, runnable: Runnable, here: bool) {
         // Pushing to an unbounded queue that is never closed cannot fail.
         let _ = self.global.push(runnable);
         self.workers.notify_one();
         if !here {
             self.sleeper.wake();
         }
-    }
-
-    /// Schedules a woken `spawn_local` task.
-    pub(crate) fn schedule_local(&self, runnable: Runnable) {
-        if self.is_active_here() {
-            return push_plain(|local| &local.queues.local, runnable);
-        }
-        let _ = self.local.push(runnable);
-        self.sleeper.wake();
     }
 
     /// Whether the caller is this runner's loop, awake.

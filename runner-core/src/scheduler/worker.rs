@@ -17,12 +17,12 @@ use std::task::{Context, Poll};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use async_task::Runnable;
 use concurrent_queue::ConcurrentQueue;
 use event_listener::Event;
 use futures_lite::FutureExt;
 
 use crate::local;
+use crate::scheduler::Runnable;
 use crate::shared::Shared;
 use crate::time;
 
