@@ -171,3 +171,25 @@ fn many_tasks_all_complete() {
 }
 
 // Helpers.
+
+/// A task woken from a thread that is not the runner's, for the first time in
+/// the runner's life, while the run waits: the wake reaches the loop and the
+/// task runs, for `spawn` and `spawn_local` tasks.
+#[test]
+fn tasks_woken_from_another_thread_run() {
+    for local in [false, true] {
+        let runner = Runner::new();
+        let (to_task, from_thread) = async_channel::bounded::<u32>(1);
+        let waiting = async move { from_thread.recv().await.expect("the thread sends") + 1 };
+        let task = if local {
+            runner.spawn_local(waiting)
+        } else {
+            runner.spawn(waiting)
+        };
+        let sender = std::thread::spawn(move || {
+            to_task.send_blocking(41).expect("the task receives");
+        });
+        assert_eq!(runner.run(task), 42, "local: {local}");
+        sender.join().expect("the thread does not panic");
+    }
+}

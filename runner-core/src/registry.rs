@@ -41,11 +41,12 @@ const MAX_SHARDS: usize = 64;
 
 /// The pending tasks of one runner.
 pub(crate) struct Registry {
-    /// Shard 0, the only one of a runner without workers.
-    first: Mutex<Shard>,
-    /// The other shards, each on its own cache line, so that two threads
-    /// using two shards do not slow each other down.
-    more: Box<[CachePadded<Mutex<Shard>>]>,
+    /// The one shard of a runner without workers (unused with workers).
+    only: Mutex<Shard>,
+    /// The shards of a runner with workers, each on cache lines of its own,
+    /// so that two threads using two shards, or one shard and the runner's
+    /// other state, do not slow each other down; empty without workers.
+    padded: Box<[CachePadded<Mutex<Shard>>]>,
     /// The number of shards (a power of two) minus one.
     mask: usize,
     /// The shard the next spawn uses. Only a hint, so updated without a
@@ -119,8 +120,11 @@ impl Registry {
                 .min(MAX_SHARDS)
         };
         Registry {
-            first: shard(),
-            more: (1..shards).map(|_| CachePadded::new(shard())).collect(),
+            only: shard(),
+            padded: (0..shards)
+                .filter(|_| workers > 0)
+                .map(|_| CachePadded::new(shard()))
+                .collect(),
             mask: shards - 1,
             next: AtomicUsize::new(0),
             empty: Event::new(),
@@ -133,11 +137,10 @@ impl Registry {
     }
 
     fn lock(&self, shard: usize) -> MutexGuard<'_, Shard> {
-        let shard = match shard {
-            0 => &self.first,
-            _ => &*self.more[shard - 1],
-        };
-        lock(shard)
+        match self.padded.get(shard) {
+            Some(padded) => lock(padded),
+            None => lock(&self.only),
+        }
     }
 
     /// Every shard, each locked while the iteration is at it.

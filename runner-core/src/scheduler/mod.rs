@@ -72,7 +72,7 @@ pub(crate) fn schedule_local(runnable: Runnable) {
         return push_plain(|local| &local.queues.local, runnable);
     }
     let shared = runnable.metadata().clone();
-    let _ = shared.scheduler.local.push(runnable);
+    let _ = shared.scheduler.queues_or_init().local.push(runnable);
     shared.scheduler.sleeper.wake();
 }
 
@@ -82,16 +82,42 @@ const BUDGET: usize = 64;
 
 /// The queues and wake-ups of one runner.
 pub(crate) struct Scheduler {
-    /// Tasks spawned with `spawn_local`: only the runner's thread runs them.
-    local: ConcurrentQueue<Runnable>,
-    /// `Send` tasks: run by the runner's thread during runs, and by workers.
-    global: ConcurrentQueue<Runnable>,
+    /// The queues other threads schedule onto, made on first use.
+    queues: OnceLock<Box<Queues>>,
     /// Wakes the runner's thread when its loop waits for work.
     sleeper: AtomicWaker,
     /// Set when the future of the current run was woken.
     main_woken: AtomicBool,
     /// The worker threads, if any.
     pub(crate) workers: Workers,
+}
+
+/// The run queues that threads other than the loop's push to (the loop's own
+/// wakes go to its plain thread-local queues).
+///
+/// Made on first use, or at once for a runner with workers: a runner whose
+/// tasks are only ever woken on its own thread never needs them, and their
+/// cache-line padding (512 bytes each, 128-byte aligned) inside the runner's
+/// state would make starting every runner an aligned allocation of 1.6 KB
+/// and a copy of it (half of `Runner::new` + run + `close`).
+struct Queues {
+    /// Tasks spawned with `spawn_local`: only the runner's thread runs them.
+    local: ConcurrentQueue<Runnable>,
+    /// `Send` tasks: run by the runner's thread during runs, and by workers.
+    global: ConcurrentQueue<Runnable>,
+}
+
+impl Queues {
+    fn new() -> Box<Queues> {
+        Box::new(Queues {
+            local: ConcurrentQueue::unbounded(),
+            global: ConcurrentQueue::unbounded(),
+        })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.local.is_empty() && self.global.is_empty()
+    }
 }
 
 /// How a loop waits when it has nothing to run.
@@ -105,20 +131,38 @@ pub(crate) enum Park {
 
 impl Scheduler {
     pub(crate) fn new(worker_threads: usize) -> Scheduler {
+        let queues = OnceLock::new();
+        if worker_threads > 0 {
+            let _ = queues.set(Queues::new());
+        }
         Scheduler {
-            local: ConcurrentQueue::unbounded(),
-            global: ConcurrentQueue::unbounded(),
+            queues,
             sleeper: AtomicWaker::new(),
             main_woken: AtomicBool::new(false),
             workers: Workers::new(worker_threads),
         }
     }
 
+    /// The shared queues, if made.
+    fn queues(&self) -> Option<&Queues> {
+        self.queues.get().map(|queues| &**queues)
+    }
+
+    /// The shared queues, made now if need be.
+    fn queues_or_init(&self) -> &Queues {
+        self.queues.get_or_init(Queues::new)
+    }
+
+    /// The shared queue of `Send` tasks, for workers and helpers.
+    pub(crate) fn global(&self) -> &ConcurrentQueue<Runnable> {
+        &self.queues_or_init().global
+    }
+
     /// Puts a `Send` task in the shared queue, for workers and the runner's
     /// loop; `here` if the caller is that loop, awake.
     fn push_global(&self, runnable: Runnable, here: bool) {
         // Pushing to an unbounded queue that is never closed cannot fail.
-        let _ = self.global.push(runnable);
+        let _ = self.global().push(runnable);
         self.workers.notify_one();
         if !here {
             self.sleeper.wake();
@@ -138,11 +182,15 @@ impl Scheduler {
     /// Moves what a loop's plain queues still hold to the shared queues, for
     /// the next run, the workers, or close.
     pub(crate) fn take_back(&self, local: VecDeque<Runnable>, global: VecDeque<Runnable>) {
+        if local.is_empty() && global.is_empty() {
+            return;
+        }
+        let queues = self.queues_or_init();
         for runnable in local {
-            let _ = self.local.push(runnable);
+            let _ = queues.local.push(runnable);
         }
         for runnable in global {
-            let _ = self.global.push(runnable);
+            let _ = queues.global.push(runnable);
         }
         self.workers.notify_all();
     }
@@ -155,7 +203,7 @@ impl Scheduler {
 
     /// Whether a task is ready to run on the runner's thread.
     pub(crate) fn has_ready(&self) -> bool {
-        pending_plain() || !self.local.is_empty() || !self.global.is_empty()
+        pending_plain() || self.queues().is_some_and(|queues| !queues.is_empty())
     }
 
     /// Wakes the runner's loop if it waits, so that it looks again (unless
@@ -168,16 +216,21 @@ impl Scheduler {
 
     /// Runs up to `budget` ready tasks; returns how many it ran.
     fn run_ready(&self, shared_first: bool, budget: usize) -> usize {
+        // Looked up once: queues made meanwhile wake the loop, which looks again.
+        let queues = self.queues();
         for ran in 0..budget {
             // This thread's own wakes and the shared queues take turns, and so
             // do the two shared queues, so that none starves the others.
             let turn = shared_first ^ (ran % 2 == 1);
-            let (first, second) = if turn {
-                (&self.local, &self.global)
-            } else {
-                (&self.global, &self.local)
+            let shared = || {
+                let queues = queues?;
+                let (first, second) = if turn {
+                    (&queues.local, &queues.global)
+                } else {
+                    (&queues.global, &queues.local)
+                };
+                pop(first).or_else(|| pop(second))
             };
-            let shared = || pop(first).or_else(|| pop(second));
             let next = if turn {
                 shared().or_else(pop_plain)
             } else {
@@ -192,7 +245,8 @@ impl Scheduler {
     }
 
     fn has_work(&self) -> bool {
-        self.main_woken.load(Ordering::Acquire) || !self.local.is_empty() || !self.global.is_empty()
+        self.main_woken.load(Ordering::Acquire)
+            || self.queues().is_some_and(|queues| !queues.is_empty())
     }
 
     /// Drops every runnable in the shared queues (each drops its future,
@@ -203,19 +257,12 @@ impl Scheduler {
         // Close may drop tasks from inside its own loop: wakes then went to
         // this thread's plain queues.
         let plain = !global_only && self.is_active_here();
-        // `is_empty` first: an empty queue's `pop` costs a full fence.
-        let pop = |queue: &ConcurrentQueue<Runnable>| {
-            if queue.is_empty() {
-                None
-            } else {
-                queue.pop().ok()
-            }
-        };
+        let queues = self.queues();
         loop {
-            let next = match pop(&self.global) {
+            let next = match queues.and_then(|queues| pop(&queues.global)) {
                 Some(runnable) => Some(runnable),
                 None if global_only => None,
-                None => pop(&self.local),
+                None => queues.and_then(|queues| pop(&queues.local)),
             };
             let next = next.or_else(|| plain.then(pop_plain).flatten());
             match next {

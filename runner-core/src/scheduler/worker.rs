@@ -175,14 +175,14 @@ pub(crate) fn help<F: Future>(shared: &Arc<Shared>, future: Pin<&mut F>) -> Opti
     {
         return Some(output);
     }
-    let scheduler = &shared.scheduler;
+    let global = shared.scheduler.global();
     let helping = async {
         let mut ran = 0usize;
         loop {
             if workers.is_stopping() {
                 return None;
             }
-            if let Ok(runnable) = scheduler.global.pop() {
+            if let Ok(runnable) = global.pop() {
                 super::run(runnable);
                 ran += 1;
                 // Let the helper's own future have its turn now and then.
@@ -191,7 +191,7 @@ pub(crate) fn help<F: Future>(shared: &Arc<Shared>, future: Pin<&mut F>) -> Opti
                 }
                 continue;
             }
-            workers.sleep(&scheduler.global).await;
+            workers.sleep(global).await;
         }
     };
     // Polled again at once with the real waker, so no wake is lost; the
@@ -218,16 +218,17 @@ fn work(shared: Arc<Shared>) {
     let _tokio = crate::tokio::enter_run(&shared);
     let scheduler = &shared.scheduler;
     let workers = &scheduler.workers;
+    let global = scheduler.global();
     async_io::block_on(async {
         loop {
             if workers.is_stopping() {
                 return;
             }
-            if let Ok(runnable) = scheduler.global.pop() {
+            if let Ok(runnable) = global.pop() {
                 super::run(runnable);
                 continue;
             }
-            workers.sleep(&scheduler.global).await;
+            workers.sleep(global).await;
         }
     });
     // A poll that outlasted close may have rescheduled its task: drop it
