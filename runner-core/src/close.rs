@@ -159,13 +159,15 @@ pub(crate) fn close(
         wait(shared, waker, timeout, finished);
     }
     shared.scheduler.workers.stop(timeout);
-    drop_tasks(shared);
+    let dropped = drop_tasks(shared);
 
     // 2. Run the cleanups, last registered first, within `timeout`; then
     //    drop the tasks they spawned, whose `Drop` may register more. With
     //    no cleanup and no task left (the common case) there is no loop to
-    //    run and no deadline to take.
-    if shared.closing.cleanups().is_empty() && !drop_tasks(shared) {
+    //    run and no deadline to take. Tasks are only left if dropping some
+    //    made more (a worker stuck past the timeout may still spawn: step 4
+    //    drops those).
+    if shared.closing.cleanups().is_empty() && !(dropped && drop_tasks(shared)) {
         return finish(shared, waker, timeout, context, start);
     }
     let deadline = time::deadline_after(timeout);
