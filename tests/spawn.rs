@@ -189,7 +189,8 @@ fn tasks_woken_from_another_thread_run() {
         let sender = std::thread::spawn(move || {
             to_task.send_blocking(41).expect("the task receives");
         });
-        assert_eq!(runner.run(task), 42, "local: {local}");
+        let output = runner.run(runner::timeout(Duration::from_secs(10), task));
+        assert_eq!(output.ok(), Some(42), "local: {local}");
         sender.join().expect("the thread does not panic");
     }
 }
