@@ -101,7 +101,6 @@ where
     #[cfg(feature = "tokio")] // tokio: the job runs in its runner's tokio context
     let tokio = crate::tokio::Job::new(shared.as_deref());
     let task = blocking::unblock(move || {
-        let _job = job;
         #[cfg(feature = "tokio")] // tokio
         let _tokio = tokio.enter();
         let result = context::scope(&mut vars, || panic::catch_unwind(AssertUnwindSafe(f)));
@@ -115,8 +114,12 @@ where
             }
         }
         match result {
+            // The job counts as done as the closure returns.
             Ok(output) => Ok(Output::new(output, site)),
-            Err(payload) => Err(CaughtPanic::new(payload, shared, site)),
+            Err(payload) => Err(Failed {
+                caught: CaughtPanic::new(payload, shared, site),
+                _job: job,
+            }),
         }
     });
     Unblock { task }
@@ -134,7 +137,17 @@ where
 /// ```
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct Unblock<R> {
-    task: blocking::Task<Result<Output<R>, CaughtPanic>>,
+    task: blocking::Task<Result<Output<R>, Failed>>,
+}
+
+/// A job's panic on its way to whoever awaits the job. The job stays pending
+/// until the panic is resumed there or, when nobody awaits it any more,
+/// counted as it drops (fields drop in order): close, which waits for the
+/// runner's jobs, then sees that count, and never counts a panic that a task
+/// resumes (and so reports as its own) while close runs.
+struct Failed {
+    caught: CaughtPanic,
+    _job: Option<Job>,
 }
 
 impl<R> Future for Unblock<R> {
@@ -143,7 +156,7 @@ impl<R> Future for Unblock<R> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<R> {
         match futures_lite::ready!(Pin::new(&mut self.task).poll(cx)) {
             Ok(output) => Poll::Ready(output.into_inner()),
-            Err(caught) => caught.resume(),
+            Err(failed) => failed.caught.resume(),
         }
     }
 }

@@ -180,7 +180,10 @@ impl<F: Future> Future for Polled<F> {
         let outcome = match polled {
             Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(output)) => Ok(Output::new(output, site)),
-            Err(payload) => Err(CaughtPanic::new(payload, Some(this.shared.clone()), site)),
+            Err(payload) => {
+                let caught = CaughtPanic::new(payload, Some(this.shared.clone()), site);
+                Err(caught.counted_if_closing())
+            }
         };
         release(this.vars, shared, label, site);
         Poll::Ready(outcome)
@@ -334,20 +337,25 @@ impl CaughtPanic {
         shared: Option<Arc<Shared>>,
         site: &'static Location<'static>,
     ) -> CaughtPanic {
-        let mut caught = CaughtPanic {
+        CaughtPanic {
             payload: Some(payload),
             shared,
             site,
-        };
-        // A panic during close has no one left to observe it: count it now.
-        if caught
+        }
+    }
+
+    /// Counts a task's panic at once if its runner is closing: a task that
+    /// panics during close has no one left to observe it, and its output may
+    /// be dropped after close has made its report.
+    pub(crate) fn counted_if_closing(mut self) -> CaughtPanic {
+        if self
             .shared
             .as_ref()
             .is_some_and(|shared| !shared.lifecycle.is_open())
         {
-            caught.count();
+            self.count();
         }
-        caught
+        self
     }
 
     /// Resumes the panic in the caller, with its original payload.
