@@ -99,7 +99,8 @@ pub(crate) struct Scheduler {
 /// tasks are only ever woken on its own thread never needs them, and their
 /// cache-line padding (512 bytes each, 128-byte aligned) inside the runner's
 /// state would make starting every runner an aligned allocation of 1.6 KB
-/// and a copy of it (half of `Runner::new` + run + `close`).
+/// and a copy of it (a quarter of the instructions of `Runner::new` + run +
+/// `close`).
 struct Queues {
     /// Tasks spawned with `spawn_local`: only the runner's thread runs them.
     local: ConcurrentQueue<Runnable>,
