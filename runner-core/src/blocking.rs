@@ -71,7 +71,9 @@ impl Drop for Job {
 /// The closure runs in a copy of the caller's context taken at the call; the
 /// pool thread's own context is never touched. Called from code that a
 /// [`Runner`](crate::Runner) is running, the job counts as that runner's:
-/// close waits for it, within the close timeout. The job starts at once,
+/// close waits for it, within the close timeout (a job that panicked counts
+/// until its panic is resumed in whoever awaits it, or its future is
+/// dropped, so that close reports the panic). The job starts at once,
 /// whether or not the future is awaited; dropping the future before the job
 /// starts cancels it. If the closure panics, awaiting the future resumes the
 /// panic.
