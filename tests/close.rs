@@ -16,18 +16,10 @@ fn close_drops_the_future_of_each_pending_task_exactly_once() {
     let runner = Runner::new();
     for _ in 0..3 {
         let guard = DropCounter(drops.clone());
-        runner
-            .spawn(async move {
-                let _guard = guard;
-                std::future::pending::<()>().await
-            })
-            .detach();
+        runner.spawn(common::pending_holding(guard)).detach();
     }
     let guard = DropCounter(drops.clone());
-    let local = runner.spawn_local(async move {
-        let _guard = guard;
-        std::future::pending::<()>().await
-    });
+    let local = runner.spawn_local(common::pending_holding(guard));
     runner.run(runner::yield_now());
     assert_eq!(drops.load(Ordering::SeqCst), 0);
     let report = runner.close();
@@ -43,12 +35,7 @@ fn dropping_the_runner_closes_it_the_same_way() {
     {
         let runner = Runner::new();
         let guard = DropCounter(drops.clone());
-        runner
-            .spawn(async move {
-                let _guard = guard;
-                std::future::pending::<()>().await
-            })
-            .detach();
+        runner.spawn(common::pending_holding(guard)).detach();
     }
     assert_eq!(drops.load(Ordering::SeqCst), 1);
 }
@@ -152,11 +139,7 @@ fn cleanups_run_after_pending_tasks_were_cancelled() {
     let (task_log, cleanup_log) = (log.clone(), log.clone());
     runner.run(async move {
         let guard = PushOnDrop(task_log, "task dropped");
-        runner::spawn(async move {
-            let _guard = guard;
-            std::future::pending::<()>().await
-        })
-        .detach();
+        runner::spawn(common::pending_holding(guard)).detach();
         runner::on_close(async move { cleanup_log.lock().unwrap().push("cleanup") });
     });
     runner.close();
@@ -300,11 +283,7 @@ fn with_workers_close_counts_every_pending_task_once() {
         let finishing: Vec<_> = (0..100).map(|i| runner::spawn(async move { i })).collect();
         for _ in 0..37 {
             let guard = DropCounter(drops.clone());
-            runner::spawn(async move {
-                let _guard = guard;
-                std::future::pending::<()>().await
-            })
-            .detach();
+            runner::spawn(common::pending_holding(guard)).detach();
         }
         let mut sum = 0;
         for task in finishing {
@@ -363,10 +342,6 @@ struct SpawnOnDrop(Arc<AtomicUsize>);
 impl Drop for SpawnOnDrop {
     fn drop(&mut self) {
         let guard = DropCounter(self.0.clone());
-        runner::spawn(async move {
-            let _guard = guard;
-            std::future::pending::<()>().await
-        })
-        .detach();
+        runner::spawn(common::pending_holding(guard)).detach();
     }
 }

@@ -40,10 +40,7 @@ fn polls_under_the_threshold_are_not_reported() {
 #[test]
 fn close_lists_the_pending_tasks_with_their_spawn_sites() {
     let out = child("pending_at_close", &[]);
-    let report = &out.stderr[out
-        .stderr
-        .find("close: 2 task(s) still pending")
-        .expect(&out.stderr)..];
+    let report = from(&out.stderr, "close: 2 task(s) still pending");
     assert!(
         report.contains(&format!("tests/debug.rs:{}", marker_line("PENDING-ONE"))),
         "{report}"
@@ -59,10 +56,7 @@ fn close_lists_the_pending_tasks_of_a_runner_with_workers() {
     // Spawns from several threads land in several parts of the registry:
     // the report gathers all of them.
     let out = child("pending_at_close_with_workers", &[]);
-    let report = &out.stderr[out
-        .stderr
-        .find("close: 20 task(s) still pending")
-        .expect(&out.stderr)..];
+    let report = from(&out.stderr, "close: 20 task(s) still pending");
     let sites = format!("tests/debug.rs:{}", marker_line("PENDING-MANY"));
     assert_eq!(report.matches(&sites).count(), 20, "{report}");
 }
@@ -300,6 +294,15 @@ fn child(case: &str, env: &[(&str, &str)]) -> Output {
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
+}
+
+/// `text` from the first occurrence of `needle` on (a report and what
+/// follows it); fails the test, showing `text`, if there is none.
+fn from<'a>(text: &'a str, needle: &str) -> &'a str {
+    let start = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("no {needle:?} in:\n{text}"));
+    &text[start..]
 }
 
 fn find<'a>(text: &'a str, needle: &str) -> &'a str {

@@ -646,11 +646,7 @@ fn tasks_spawned_during_close_count_as_cancelled_and_dropped() {
     let spawner = OnDrop::new(move || {
         for _ in 0..100 {
             let guard = DropCounter(counter.clone());
-            runner::spawn(async move {
-                let _guard = guard;
-                std::future::pending::<()>().await
-            })
-            .detach();
+            runner::spawn(common::pending_holding(guard)).detach();
         }
     });
     runner
@@ -975,11 +971,7 @@ fn give_close_work(runner: &Runner) {
             let _ = release_tx.send(());
         });
         let guard = OnDrop::new(|| event("task future dropped"));
-        runner::spawn(async move {
-            let _guard = guard;
-            std::future::pending::<()>().await
-        })
-        .detach();
+        runner::spawn(common::pending_holding(guard)).detach();
         runner::yield_now().await;
     });
 }

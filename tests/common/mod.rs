@@ -23,3 +23,10 @@ pub(crate) fn panic_message(f: impl FnOnce()) -> String {
         .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
         .unwrap_or_default()
 }
+
+/// A future that holds `value` and never finishes: a task parked until it is
+/// dropped, which drops `value` (a [`DropCounter`], say) with it.
+pub(crate) async fn pending_holding<T>(value: T) {
+    let _value = value;
+    std::future::pending::<()>().await
+}
