@@ -182,6 +182,21 @@ fn block_on_inside_a_run_panics_as_a_nested_run() {
         message.contains("cannot be called from a running event loop"),
         "{message}"
     );
+    assert!(message.contains("`Handle::block_on`"), "{message}");
+}
+
+#[test]
+fn shared_block_on_inside_a_run_names_the_shared_runner_in_its_panic() {
+    let runner = Runner::new();
+    let message = panic_message(|| {
+        runner.run(async {
+            let _ = runner::shared().block_on(async {});
+        })
+    });
+    assert!(
+        message.contains("`runner::shared().block_on` cannot be called from a running event loop"),
+        "{message}"
+    );
 }
 
 #[test]

@@ -10,11 +10,8 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-
-use event_listener::Event;
 
 use crate::context;
 use crate::debug;
@@ -22,41 +19,20 @@ use crate::local;
 use crate::poll::{CaughtPanic, Output};
 use crate::shared::Shared;
 
-/// The blocking jobs of one runner.
-pub(crate) struct Jobs {
-    /// Jobs started and not finished.
-    pending: AtomicUsize,
-    /// Notified whenever a job finishes.
-    pub(crate) done: Event,
-}
-
-impl Jobs {
-    pub(crate) fn new() -> Jobs {
-        Jobs {
-            pending: AtomicUsize::new(0),
-            done: Event::new(),
-        }
-    }
-
-    pub(crate) fn pending(&self) -> usize {
-        self.pending.load(Ordering::Acquire)
-    }
-}
-
-/// Counts one job as pending until it drops, also when the job panics.
+/// Counts one job of a runner as pending (in its `Jobs`) until it drops,
+/// also when the job panics.
 struct Job(Arc<Shared>);
 
 impl Job {
     fn start(shared: Arc<Shared>) -> Job {
-        shared.jobs.pending.fetch_add(1, Ordering::AcqRel);
+        shared.jobs.start();
         Job(shared)
     }
 }
 
 impl Drop for Job {
     fn drop(&mut self) {
-        self.0.jobs.pending.fetch_sub(1, Ordering::AcqRel);
-        self.0.jobs.done.notify(usize::MAX);
+        self.0.jobs.finish();
         if self.0.clock.is_virtual() {
             // A virtual clock waits for jobs before it auto-advances: an idle
             // loop may now jump.
@@ -101,7 +77,7 @@ where
     let shared = local::current().map(|(shared, _)| shared);
     let job = shared.clone().map(Job::start);
     #[cfg(feature = "tokio")] // tokio: the job runs in its runner's tokio context
-    let tokio = crate::tokio::Job::new(shared.as_deref());
+    let tokio = crate::tokio::JobContext::new(shared.as_deref().map(|shared| &shared.tokio));
     let task = blocking::unblock(move || {
         #[cfg(feature = "tokio")] // tokio
         let _tokio = tokio.enter();

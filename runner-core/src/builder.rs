@@ -3,7 +3,9 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::Runner;
+use crate::config::Config;
+use crate::runner::Runner;
+use crate::time::clock::DEFAULT_AUTO_ADVANCE;
 
 /// Settings for a [`Runner`], made with [`Runner::builder`].
 ///
@@ -30,24 +32,9 @@ pub struct Builder {
     test_timeout: Option<Duration>,
     virtual_time: bool,
     auto_advance_threshold: Duration,
-    /// tokio: set by `Builder::tokio_handle` (in tokio.rs).
+    /// tokio: set by [`Builder::tokio_handle`].
     #[cfg(feature = "tokio")]
-    pub(crate) tokio_handle: Option<tokio::runtime::Handle>,
-}
-
-/// The settings a built runner runs with.
-#[derive(Debug, Clone)]
-pub(crate) struct Config {
-    pub(crate) debug: bool,
-    pub(crate) worker_threads: usize,
-    pub(crate) close_timeout: Duration,
-    pub(crate) slow_poll_threshold: Duration,
-    pub(crate) test_timeout: Option<Duration>,
-    pub(crate) virtual_time: bool,
-    pub(crate) auto_advance_threshold: Duration,
-    /// tokio: the runtime to use instead of the process-wide one.
-    #[cfg(feature = "tokio")]
-    pub(crate) tokio_handle: Option<tokio::runtime::Handle>,
+    tokio_handle: Option<tokio::runtime::Handle>,
 }
 
 impl Builder {
@@ -68,7 +55,7 @@ impl Builder {
             slow_poll_threshold: Duration::from_millis(100),
             test_timeout: None,
             virtual_time: false,
-            auto_advance_threshold: crate::time::DEFAULT_AUTO_ADVANCE,
+            auto_advance_threshold: DEFAULT_AUTO_ADVANCE,
             #[cfg(feature = "tokio")] // tokio
             tokio_handle: None,
         }
@@ -178,7 +165,7 @@ impl Builder {
 
     /// Sets how long, in real time, the loop must stay idle before a virtual
     /// clock jumps to its next timer (default
-    /// [`DEFAULT_AUTO_ADVANCE`](crate::DEFAULT_AUTO_ADVANCE), 5 ms), so that
+    /// [`DEFAULT_AUTO_ADVANCE`], 5 ms), so that
     /// an answer on loopback arrives before a virtual timeout fires. Zero
     /// jumps as soon as the loop is idle.
     ///
@@ -241,4 +228,70 @@ fn env_debug() -> bool {
     *DEBUG.get_or_init(|| {
         std::env::var_os("RUNNER_DEBUG").is_some_and(|value| !value.is_empty() && value != "0")
     })
+}
+
+#[cfg(feature = "tokio")]
+impl Builder {
+    /// Runs the runner's code in the context of the tokio runtime of
+    /// `handle` instead of runner's own process-wide one (cargo feature
+    /// `tokio`).
+    ///
+    /// With the `tokio` feature, futures of tokio-based crates (reqwest, sqlx
+    /// with `runtime-tokio`, tonic, `tokio::net`, `tokio::time`) work in
+    /// [`run`](crate::Runner::run), tasks, [`unblock`](crate::unblock) jobs
+    /// and [`on_close`](crate::on_close) cleanups with no wrapper: runner
+    /// enters a tokio runtime's context around every poll and every drop of
+    /// its futures, for every `unblock` job, during close, and while a
+    /// [`Runner::enter`](crate::Runner::enter) guard lives. Without this
+    /// call that runtime is one for the whole process: multi-thread with one
+    /// worker thread (`runner-tokio`) that drives tokio's I/O and timers,
+    /// started with the first runner's loop and never shut down, so a resource made under
+    /// one runner (a `static` `reqwest::Client`, an sqlx pool) keeps working
+    /// under any other, on any thread, after the first closed.
+    ///
+    /// A tokio runtime already entered on the thread that runs the runner
+    /// (inside `#[tokio::main]` or `#[tokio::test]`) is not used unless
+    /// passed here: a current-thread runtime is driven only inside its own
+    /// `block_on`, which `run` would be blocking. The runtime of `handle`
+    /// must be driven by someone else, then: a multi-thread runtime (its
+    /// workers do it) or a current-thread one whose `block_on` runs on
+    /// another thread. It must outlive the resources made in it.
+    ///
+    /// Where a tokio future is *made* matters: `runner.run(tokio::time::sleep(d))`
+    /// makes the timer before `run` enters the context, which panics outside
+    /// a [`Runner::enter`](crate::Runner::enter) guard (and outside a
+    /// `#[runner::scope]` body, which enters its runner); write
+    /// `runner.run(async { tokio::time::sleep(d).await })`.
+    ///
+    /// Tasks spawned with `tokio::spawn` are tokio's: they run on the tokio
+    /// runtime, do not see runner's context variables, are neither counted
+    /// nor cancelled by close, and keep running after the runner closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let tokio = tokio::runtime::Builder::new_multi_thread()
+    ///     .worker_threads(1)
+    ///     .thread_name("my-tokio")
+    ///     .enable_all()
+    ///     .build()
+    ///     .unwrap();
+    /// let runner = runner::Runner::builder()
+    ///     .tokio_handle(tokio.handle().clone())
+    ///     .build();
+    /// let name = runner.run(async {
+    ///     tokio::time::sleep(Duration::from_millis(1)).await;
+    ///     tokio::spawn(async { std::thread::current().name().map(str::to_owned) })
+    ///         .await
+    ///         .unwrap()
+    /// });
+    /// assert_eq!(name.as_deref(), Some("my-tokio"));
+    /// runner.close();
+    /// ```
+    pub fn tokio_handle(mut self, handle: tokio::runtime::Handle) -> Builder {
+        self.tokio_handle = Some(handle);
+        self
+    }
 }

@@ -21,24 +21,19 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::pin::{pin, Pin};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use slab::Slab;
-
 use crate::context::{self, OwnContext};
 use crate::debug;
+use crate::hooks::Cleanup;
+use crate::lifecycle::State;
 use crate::local;
 use crate::poll::{Origin, Polled};
 use crate::scheduler::{self, Park};
-use crate::shared::{Shared, State};
-use crate::task::outside;
-use crate::time;
-
-/// A cleanup registered with [`on_close`], in the context of its registration.
-type Cleanup = Polled<Pin<Box<dyn Future<Output = ()> + Send>>>;
+use crate::shared::Shared;
+use crate::wait;
 
 /// How many times close goes back for work that dropping or cleaning up
 /// made (a `Drop` that spawns, a cleanup that registers another).
@@ -76,60 +71,6 @@ pub struct CloseReport {
     pub elapsed: Duration,
 }
 
-/// The closing state a runner shares with [`closing`] and [`on_close`].
-pub(crate) struct CloseState {
-    /// Set when close begins.
-    started: AtomicBool,
-    /// The wakers of the [`Closing`] futures waiting for close to begin.
-    waiters: Mutex<Slab<Waker>>,
-    /// Registered cleanups, first registered first.
-    cleanups: Mutex<Vec<Cleanup>>,
-}
-
-impl CloseState {
-    pub(crate) fn new() -> CloseState {
-        CloseState {
-            started: AtomicBool::new(false),
-            waiters: Mutex::new(Slab::new()),
-            cleanups: Mutex::new(Vec::new()),
-        }
-    }
-
-    fn is_started(&self) -> bool {
-        self.started.load(Ordering::Acquire)
-    }
-
-    fn waiters(&self) -> MutexGuard<'_, Slab<Waker>> {
-        // A slab insert or remove cannot be left half-done: recover from poisoning.
-        self.waiters.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn cleanups(&self) -> MutexGuard<'_, Vec<Cleanup>> {
-        // A `Vec` push or pop cannot be left half-done: recover from poisoning.
-        self.cleanups.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Marks close begun and wakes every `closing()` waiter, each inside
-    /// `catch_unwind`; returns whether there was any waiter.
-    fn begin(&self, shared: &Shared) -> bool {
-        let wakers: Vec<Waker> = {
-            let mut waiters = self.waiters();
-            self.started.store(true, Ordering::Release);
-            waiters.drain().collect()
-        };
-        let waiting = !wakers.is_empty();
-        for waker in wakers {
-            if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| waker.wake())) {
-                shared.panics.count(
-                    format_args!("a waker woken by `runner::closing()`"),
-                    debug::panic_message(&*payload),
-                );
-            }
-        }
-        waiting
-    }
-}
-
 /// Closes the loop of `shared` in the four steps of the module docs, then
 /// releases `context`.
 pub(crate) fn close(
@@ -144,7 +85,7 @@ pub(crate) fn close(
     let _active = local::activate(&shared.scheduler);
     // tokio: whatever close polls and drops does so in the runner's tokio context.
     #[cfg(feature = "tokio")]
-    let _tokio = crate::tokio::enter(shared);
+    let _tokio = crate::tokio::enter(&shared.tokio);
 
     // 1. Cancel every pending task: wake `closing()`, give the tasks that
     //    listen to it `timeout` to finish, then drop the rest.
@@ -152,10 +93,10 @@ pub(crate) fn close(
         report_pending(shared);
     }
     shared.registry.advance(&shared.lifecycle, State::Closing);
-    let waiting = shared.closing.begin(shared);
+    let waiting = shared.hooks.wake_waiters(&shared.panics);
     if waiting && shared.registry.pending() > 0 {
         let registry = &shared.registry;
-        let finished = pin!(scheduler::until(&registry.empty, || registry.pending() == 0));
+        let finished = pin!(wait::condition(&registry.empty, || registry.pending() == 0));
         wait(shared, waker, timeout, finished);
     }
     shared.scheduler.workers.stop(timeout);
@@ -167,17 +108,17 @@ pub(crate) fn close(
     //    run and no deadline to take. Tasks are only left if dropping some
     //    made more (a worker stuck past the timeout may still spawn: step 4
     //    drops those).
-    if shared.closing.cleanups().is_empty() && !(dropped && drop_tasks(shared)) {
+    if shared.hooks.cleanups().is_empty() && !(dropped && drop_tasks(shared)) {
         return finish(shared, waker, timeout, context, start);
     }
-    let deadline = time::deadline_after(timeout);
+    let deadline = wait::deadline_after(timeout);
     let cleanups = pin!(async {
         for _ in 0..ROUNDS {
             loop {
-                let next = shared.closing.cleanups().pop();
+                let next = shared.hooks.cleanups().pop();
                 match next {
                     // A cleanup's panic is caught and counted by its `Polled`.
-                    Some(cleanup) => drop(cleanup.await),
+                    Some(cleanup) => cleanup.await,
                     None => break,
                 }
             }
@@ -186,7 +127,7 @@ pub(crate) fn close(
             }
         }
     });
-    let bounded = pin!(time::until(deadline, cleanups));
+    let bounded = pin!(wait::with_deadline(deadline, cleanups));
     let _ = scheduler::block_on(shared, waker, bounded, None, Park::Thread);
 
     finish(shared, waker, timeout, context, start)
@@ -203,7 +144,7 @@ fn finish(
     // 3. Wait for blocking jobs, within `timeout`.
     if shared.jobs.pending() > 0 {
         let jobs = &shared.jobs;
-        let done = pin!(scheduler::until(&jobs.done, || jobs.pending() == 0));
+        let done = pin!(wait::condition(&jobs.done, || jobs.pending() == 0));
         wait(shared, waker, timeout, done);
     }
 
@@ -212,7 +153,7 @@ fn finish(
     //    runner's context; a `Drop` there may spawn or register once more.
     shared.registry.advance(&shared.lifecycle, State::Closed);
     for _ in 0..ROUNDS {
-        let cleanups = std::mem::take(&mut *shared.closing.cleanups());
+        let cleanups = std::mem::take(&mut *shared.hooks.cleanups());
         let had_cleanups = !cleanups.is_empty();
         drop(cleanups);
         if !drop_tasks(shared) && !had_cleanups {
@@ -240,7 +181,7 @@ fn wait(
     timeout: Duration,
     future: Pin<&mut dyn Future<Output = ()>>,
 ) {
-    let bounded = pin!(time::until(time::deadline_after(timeout), future));
+    let bounded = pin!(wait::with_deadline(wait::deadline_after(timeout), future));
     // Without a Ctrl-C handle there is no `Interrupted`.
     let _ = scheduler::block_on(shared, waker, bounded, None, Park::Thread);
 }
@@ -326,13 +267,12 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     let site = Location::caller();
-    let Some((shared, _)) = local::current() else {
-        outside("runner::on_close")
-    };
-    let cleanup: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(cleanup);
+    let (shared, _) = local::current_or_panic("runner::on_close");
     let vars = context::current_vars();
-    let cleanup = Polled::new(shared.clone(), Origin::CLEANUP, site, vars, cleanup);
-    let mut cleanups = shared.closing.cleanups();
+    let polled = Polled::new(shared.clone(), Origin::CLEANUP, site, vars, cleanup);
+    // Its outcome is dropped: a panic in it was counted by `Polled`.
+    let cleanup: Cleanup = Box::pin(async move { drop(polled.await) });
+    let mut cleanups = shared.hooks.cleanups();
     if shared.lifecycle.get() == State::Closed {
         // Nothing will run it: drop it now, outside the lock.
         drop(cleanups);
@@ -377,9 +317,7 @@ where
 /// ```
 #[track_caller]
 pub fn closing() -> Closing {
-    let Some((shared, _)) = local::current() else {
-        outside("runner::closing")
-    };
+    let (shared, _) = local::current_or_panic("runner::closing");
     Closing { shared, key: None }
 }
 
@@ -405,9 +343,10 @@ impl Future for Closing {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        let state = &this.shared.closing;
-        let mut waiters = state.waiters();
-        if state.is_started() {
+        // The lifecycle is read under the waiters' lock: close moves it on
+        // before it drains the waiters, so either it is seen or we are woken.
+        let mut waiters = this.shared.hooks.waiters();
+        if !this.shared.lifecycle.is_open() {
             this.key = None;
             return Poll::Ready(());
         }
@@ -423,7 +362,7 @@ impl Drop for Closing {
     fn drop(&mut self) {
         if let Some(key) = self.key {
             // Gone from the slab already if close began.
-            self.shared.closing.waiters().try_remove(key);
+            self.shared.hooks.waiters().try_remove(key);
         }
     }
 }
@@ -431,7 +370,7 @@ impl Drop for Closing {
 impl fmt::Debug for Closing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Closing")
-            .field("closing", &self.shared.closing.is_started())
+            .field("closing", &!self.shared.lifecycle.is_open())
             .finish()
     }
 }

@@ -1,5 +1,5 @@
-//! [`Handle`]: reaching a runner from other threads; [`Closed`]; and
-//! [`shared`], the process-wide runner.
+//! [`Handle`]: reaching a runner from other threads; [`EnterGuard`]; and
+//! [`shared()`], the process-wide runner.
 //!
 //! A handle shares the runner's `Shared` but not its ownership: the runner
 //! still closes when its `Runner` is closed or dropped, and from then on
@@ -8,9 +8,9 @@
 //! moved the lifecycle on, so a spawn either lands before close begins (and
 //! close cancels it like any task) or is refused: never lost, never hanging.
 
-use std::error::Error;
 use std::fmt;
 use std::future::{Future, IntoFuture};
+use std::marker::PhantomData;
 use std::panic::Location;
 use std::pin::pin;
 use std::sync::{Arc, OnceLock};
@@ -18,14 +18,14 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::context;
+use crate::lifecycle::Closed;
 use crate::local::{self, Reach};
 use crate::registry::Submitter;
-use crate::runner::EnterGuard;
+use crate::runner::Runner;
 use crate::scheduler;
 use crate::shared::Shared;
-use crate::task::{self, outside, Task};
-use crate::time;
-use crate::Runner;
+use crate::task::{self, Task};
+use crate::wait;
 
 /// A handle to a [`Runner`] for other threads: `Send + Sync + Clone`.
 ///
@@ -124,7 +124,9 @@ impl Handle {
     /// ```
     #[track_caller]
     pub fn block_on<F: IntoFuture>(&self, future: F) -> Result<F::Output, Closed> {
-        local::assert_not_running();
+        if local::is_running() {
+            local::nested(self.block_on_name());
+        }
         let future = pin!(future.into_future());
         scheduler::help(&self.shared, future).ok_or(Closed)
     }
@@ -168,7 +170,7 @@ impl Handle {
         future: F,
     ) -> Result<F::Output, Closed> {
         let site = Location::caller();
-        match self.block_on(time::until(deadline, future.into_future()))? {
+        match self.block_on(wait::with_deadline(deadline, future.into_future()))? {
             Some(output) => Ok(output),
             None => panic!("timed out after {timeout:?}, in the `run!` at {site}"),
         }
@@ -188,6 +190,16 @@ impl Handle {
     /// ```
     pub fn is_closed(&self) -> bool {
         !self.shared.lifecycle.is_open()
+    }
+
+    /// What the user called, for the nesting panic of [`block_on`](Self::block_on).
+    fn block_on_name(&self) -> &'static str {
+        match SHARED.get() {
+            Some(shared) if Arc::ptr_eq(&shared.shared, &self.shared) => {
+                "runner::shared().block_on"
+            }
+            _ => "Handle::block_on",
+        }
     }
 }
 
@@ -216,29 +228,9 @@ impl fmt::Debug for Handle {
 /// ```
 #[track_caller]
 pub fn handle() -> Handle {
-    let Some((shared, _)) = local::current() else {
-        outside("runner::handle")
-    };
+    let (shared, _) = local::current_or_panic("runner::handle");
     Handle::new(shared)
 }
-
-/// The error of a [`Handle`] whose runner has closed, or begun to.
-///
-/// # Examples
-///
-/// ```
-/// assert_eq!(runner::Closed.to_string(), "the runner has closed");
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct Closed;
-
-impl fmt::Display for Closed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the runner has closed")
-    }
-}
-
-impl Error for Closed {}
 
 /// Returns the handle of one runner for the whole process, for state that
 /// outlives a test or a call: servers, pools, clients.
@@ -262,7 +254,6 @@ impl Error for Closed {}
 /// assert_eq!(runner::shared().block_on(task).unwrap(), 8081);
 /// ```
 pub fn shared() -> &'static Handle {
-    static SHARED: OnceLock<Handle> = OnceLock::new();
     SHARED.get_or_init(|| {
         let (sender, receiver) = std::sync::mpsc::sync_channel(1);
         thread::Builder::new()
@@ -278,4 +269,49 @@ pub fn shared() -> &'static Handle {
             .recv()
             .expect("the shared runner's thread sends its handle first")
     })
+}
+
+/// The process-wide runner of [`shared()`], once made.
+static SHARED: OnceLock<Handle> = OnceLock::new();
+
+/// Keeps a [`Runner`] entered on this thread; made by [`Runner::enter`] and
+/// [`Handle::enter`].
+///
+/// # Examples
+///
+/// ```
+/// let runner = runner::Runner::new();
+/// let guard: runner::EnterGuard<'_> = runner.enter();
+/// runner::spawn(async {}).detach();
+/// drop(guard);
+/// ```
+#[must_use = "the runner stays entered only while the guard lives"]
+pub struct EnterGuard<'a> {
+    /// tokio: leaves the runner's tokio context when dropped (before the
+    /// runner: fields drop in order).
+    #[cfg(feature = "tokio")]
+    _tokio: Option<crate::tokio::TokioGuard<'a>>,
+    /// Leaves the runner when dropped.
+    _entered: local::Entry,
+    /// Borrows the runner (or handle), and stays on this thread (`!Send`).
+    _runner: PhantomData<(&'a (), *const ())>,
+}
+
+impl<'a> EnterGuard<'a> {
+    /// Enters `shared` on this thread, reached as `reach`.
+    pub(crate) fn new(shared: &'a Arc<Shared>, reach: local::Reach) -> Self {
+        // Evaluated in order: the runner is entered first, left last.
+        EnterGuard {
+            _entered: local::enter(shared.clone(), reach),
+            #[cfg(feature = "tokio")] // tokio: code between runs makes tokio resources
+            _tokio: crate::tokio::enter_run(&shared.tokio),
+            _runner: PhantomData,
+        }
+    }
+}
+
+impl fmt::Debug for EnterGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EnterGuard").finish_non_exhaustive()
+    }
 }

@@ -26,51 +26,74 @@
 //! carries its own [`Context`], switched in for each poll; [`unblock`] sends
 //! closures to smol's blocking pool with a copy of the caller's context.
 //!
-//! Where each concern lives:
+//! Where each concern lives, floor by floor: a file imports only files on
+//! lower floors, except the core (floor 1), which is one deliberate circle:
+//! read `shared`, `local` and `scheduler/` together. The rule that keeps the
+//! floors: a field type of `Shared` is defined in a file that imports
+//! neither `shared` nor `local`; code that needs the runner or the thread
+//! lives above it.
 //!
-//! | module | what it owns |
-//! | --- | --- |
-//! | `runner` | [`Runner`]: the owner, its context, run and spawn entry points |
-//! | `shared` | what a started runner shares, split by concern; the one lifecycle (open, closing, closed) |
-//! | `local` | the one per-thread state: running and entered runners, the active loop's plain queues, the context stack |
-//! | `scheduler` | run queues, the loop, workers and helpers, who wakes whom |
-//! | `registry` | pending tasks, for close and debug reports |
-//! | `poll` | the one wrapper every task and cleanup poll goes through |
-//! | `task` | [`Task`], [`spawn`], [`spawn_local`] |
-//! | `close` | the numbered close sequence, [`CloseReport`], [`on_close`], [`closing`] |
-//! | `time` | [`sleep`], [`timeout`], every internal deadline, the runner's clock (real or virtual) |
-//! | `handle` | [`Handle`], [`Closed`], [`shared`] |
-//! | `blocking` | [`unblock`], counted per runner |
-//! | `context` | [`Context`], [`ContextVar`], [`Token`] |
-//! | `debug`, `interrupt` | debug mode's reports; Ctrl-C |
+//! | floor | module | what it owns |
+//! | --- | --- | --- |
+//! | 4 | `runner`, `builder`, `handle` | [`Runner`] (the owner, its context, run and spawn), [`Builder`], [`Handle`], [`EnterGuard`], [`shared()`]: three files that know each other |
+//! | 4 | `close` | the numbered close sequence, [`CloseReport`], [`on_close`], [`closing`] |
+//! | 3 | `task` | [`Task`], [`spawn`], [`spawn_local`], how a task is made |
+//! | 3 | `blocking` | [`unblock`], counted per runner |
+//! | 3 | `time`, `time::virtual_time` | [`sleep`], [`timeout`], [`now`]; [`advance`], [`hold_clock`] |
+//! | 2 | `poll` | the one wrapper every task and cleanup poll goes through |
+//! | 2 | `context` | [`Context`], [`ContextVar`], [`Token`] |
+//! | 1 | `shared` | what a started runner shares, one field per concern |
+//! | 1 | `local` | the one per-thread state: running and entered runners, the active loop's plain queues, the context stack |
+//! | 1 | `scheduler`, `scheduler::worker` | run queues, the loop, workers and helpers, who wakes whom |
+//! | 0 | `lifecycle` | open, closing, closed; [`Closed`] |
+//! | 0 | `config` | the settings a built runner runs with |
+//! | 0 | `registry` | pending tasks, for close and debug reports |
+//! | 0 | `hooks` | `closing()` waiters, `on_close` cleanups |
+//! | 0 | `jobs` | blocking jobs in flight |
+//! | 0 | `wait` | real-time deadlines, waiting for a condition, the plain parker |
+//! | 0 | `time::clock` | the clock engine: real or virtual time, virtual timers |
+//! | 0 | `context::vars` | a context's values, a frame of the context stack |
+//! | 0 | `tokio` | the `tokio` feature's runtime and its context guards |
+//! | 0 | `debug`, `interrupt` | debug mode's reports and unobserved panics; Ctrl-C |
 
 #![forbid(unsafe_code)]
 
-mod blocking;
+// Floor 4: the owner, its builder and handle; the close sequence.
 mod builder;
 mod close;
-mod context;
-mod debug;
 mod handle;
-mod interrupt;
-mod local;
-mod poll;
-mod registry;
 mod runner;
-mod scheduler;
-mod shared;
+// Floor 3: entry points that find the current runner.
+mod blocking;
 mod task;
 mod time;
+// Floor 2: the poll wrapper; the context API.
+mod context;
+mod poll;
+// Floor 1: the core, read together.
+mod local;
+mod scheduler;
+mod shared;
+// Floor 0: leaves.
+mod config;
+mod debug;
+mod hooks;
+mod interrupt;
+mod jobs;
+mod lifecycle;
+mod registry;
 #[cfg(feature = "tokio")]
 mod tokio;
+mod wait;
 
 pub use crate::blocking::{unblock, Unblock};
 pub use crate::builder::Builder;
 pub use crate::close::{closing, on_close, CloseReport, Closing};
 pub use crate::context::{Context, ContextVar, Token};
-pub use crate::handle::{handle, shared, Closed, Handle};
+pub use crate::handle::{handle, shared, EnterGuard, Handle};
 pub use crate::interrupt::Interrupted;
-pub use crate::runner::{EnterGuard, Runner};
+pub use crate::lifecycle::Closed;
+pub use crate::runner::Runner;
 pub use crate::task::{spawn, spawn_local, Task};
 pub use crate::time::{
     advance, hold_clock, now, sleep, sleep_until, timeout, yield_now, Advance, ClockHold, Elapsed,

@@ -1,20 +1,28 @@
 //! The one per-thread state: which runner this thread runs, which runners
 //! it has entered, the active loop's plain queues, and the context stack.
 //!
+//! Part of the core (floor 1), read together with `shared` and
+//! `scheduler/`: the running runner is a `Shared`, and the plain queues
+//! hold the scheduler's runnables. Everything above finds the current
+//! runner through [`current`], [`with_current`] or [`current_or_panic`].
+//!
 //! # Invariants
 //!
 //! - `running` is `Some` exactly while this thread runs a runner's loop:
-//!   inside `run`, inside `close`, or for a whole worker thread. `run` refuses
-//!   to start while it is `Some`; `close` may nest inside another runner's run
-//!   and restores the outer one when it ends.
-//! - `entered` lists the runners entered with `Runner::enter`, innermost
-//!   last; the free functions consult it only when `running` is `None`.
-//! - `active` is the address of the `Shared` whose loop is awake on this
-//!   thread (polling tasks or the run's future), else 0. While it is set,
-//!   that runner's tasks woken from this thread go to `queues` with no atomic
-//!   operation and no wake-up, since the loop looks there before it sleeps.
-//!   The loop clears it while it sleeps, so that wakes from the reactor
-//!   (timers and I/O fire on this thread) reach it through the shared queues.
+//!   inside `run`, inside `close`, inside `Handle::block_on`, or for a whole
+//!   worker thread. `run` refuses to start while it is `Some`; `close` may
+//!   nest inside another runner's run and restores the outer one when it
+//!   ends.
+//! - `entered` lists the runners entered with `Runner::enter` or
+//!   `Handle::enter`, innermost last; the free functions consult it only
+//!   when `running` is `None`.
+//! - `active` holds the address of the `Scheduler` whose loop is awake on
+//!   this thread (polling tasks or the run's future), else 0. While it is
+//!   set, that runner's tasks woken from this thread go to `queues` with no
+//!   atomic operation and no wake-up, since the loop looks there before it
+//!   sleeps. The loop clears it while it sleeps, so that wakes from the
+//!   reactor (timers and I/O fire on this thread) reach it through the
+//!   shared queues. It is non-zero only while `running` is `Some`.
 //! - `queues` hold runnables of the active loop only, and are handed to its
 //!   shared queues when the loop stops being active; `queued` is false
 //!   whenever both are empty (it may stay true briefly after they empty).
@@ -32,7 +40,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use crate::context::{Frame, OwnContext};
+use crate::context::vars::{Frame, Vars};
 use crate::scheduler::{Runnable, Scheduler};
 use crate::shared::Shared;
 
@@ -43,7 +51,7 @@ thread_local! {
             entered: RefCell::new(Vec::new()),
             active: Cell::new(0),
             queued: Cell::new(false),
-            queues: Queues {
+            queues: PlainQueues {
                 local: RefCell::new(VecDeque::new()),
                 global: RefCell::new(VecDeque::new()),
             },
@@ -58,18 +66,19 @@ pub(crate) struct Local {
     running: RefCell<Option<Running>>,
     /// Runners entered with `Runner::enter` or `Handle::enter`, innermost last.
     entered: RefCell<Vec<(Arc<Shared>, Reach)>>,
-    /// The address of the `Shared` whose loop is awake here, or 0.
+    /// The address of the `Scheduler` whose loop is awake here, or 0.
     pub(crate) active: Cell<usize>,
     /// Whether `queues` may hold something.
     pub(crate) queued: Cell<bool>,
     /// The active loop's plain queues.
-    pub(crate) queues: Queues,
+    pub(crate) queues: PlainQueues,
     /// The entered contexts, innermost last.
     pub(crate) contexts: RefCell<Vec<Frame>>,
 }
 
-/// The plain queues of the loop active on this thread.
-pub(crate) struct Queues {
+/// The plain queues of the loop active on this thread (the scheduler's
+/// `SharedQueues` are the ones other threads push to).
+pub(crate) struct PlainQueues {
     /// Woken `spawn_local` tasks.
     pub(crate) local: RefCell<VecDeque<Runnable>>,
     /// Woken `Send` tasks (only when the runner has no workers to share them with).
@@ -108,15 +117,36 @@ pub(crate) fn try_with<R>(f: impl FnOnce(&Local) -> R) -> Option<R> {
     LOCAL.try_with(f).ok()
 }
 
-/// The message of the panic when `run` is called inside a running loop.
-pub(crate) const NESTED_RUN: &str =
-    "`Runner::run` cannot be called from a running event loop; `.await` the future instead";
-
-/// Panics if a runner is running on this thread.
+/// The panic of `function` (`Runner::run`, `Handle::block_on`, ...) called
+/// where a runner's loop is running already.
 #[track_caller]
-pub(crate) fn assert_not_running() {
-    if with(|local| local.running.borrow().is_some()) {
-        panic!("{NESTED_RUN}");
+pub(crate) fn nested(function: &str) -> ! {
+    panic!("`{function}` cannot be called from a running event loop; `.await` the future instead")
+}
+
+/// Whether a runner is running on this thread (a run, a close, a worker, a
+/// `Handle::block_on`): where `function` may not start another loop.
+pub(crate) fn is_running() -> bool {
+    with(|local| local.running.borrow().is_some())
+}
+
+/// The panic of `function`, which needs a runner, called outside one.
+#[track_caller]
+pub(crate) fn outside(function: &str) -> ! {
+    panic!(
+        "`{function}` must be called from code that a `runner::Runner` is running, or while \
+         one is entered with `Runner::enter`"
+    )
+}
+
+/// The runner that `function` (a free function such as `runner::on_close`)
+/// reaches from this thread, as [`current`] finds it; outside any runner, a
+/// panic that names `function` and points at its caller.
+#[track_caller]
+pub(crate) fn current_or_panic(function: &str) -> (Arc<Shared>, Reach) {
+    match current() {
+        Some(current) => current,
+        None => outside(function),
     }
 }
 
@@ -150,26 +180,38 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&Arc<Shared>, Reach) -> R) -> Optio
 }
 
 /// Makes `shared` the runner this thread has entered, until the guard drops.
-pub(crate) fn enter(shared: Arc<Shared>, reach: Reach) -> EnterGuard {
+pub(crate) fn enter(shared: Arc<Shared>, reach: Reach) -> Entry {
     with(|local| local.entered.borrow_mut().push((shared, reach)));
-    EnterGuard(())
+    Entry(())
 }
 
-/// Leaves the runner that [`enter`] entered.
-pub(crate) struct EnterGuard(());
+/// Leaves the runner that [`enter`] entered (the innermost one).
+pub(crate) struct Entry(());
 
-impl Drop for EnterGuard {
+impl Drop for Entry {
     fn drop(&mut self) {
         try_with(|local| local.entered.borrow_mut().pop());
     }
 }
 
-/// Starts a run on this thread, in one access to its state: makes the
-/// runner whose lent handle is `home` the running one, pushes `own`'s values
-/// as the context frame (when the run is in the runner's own context and no
-/// handle to it exists), and makes `scheduler`'s loop the active one. The
-/// returned guard undoes all three, again in one access. Panics first,
-/// changing nothing, if a runner is running here already.
+/// A runner's own context as a run enters it: its values move onto this
+/// thread's context stack as the run's frame, and back when the run ends
+/// (implemented by `context::OwnContext`, above the core).
+pub(crate) trait OwnFrame {
+    /// Moves the values onto `stack`, as the frame of a run.
+    fn push_frame(&self, stack: &mut Vec<Frame>);
+    /// Ends the entry that [`push_frame`](Self::push_frame) began, with the
+    /// values the frame holds now (`None` if the thread's stack is gone).
+    fn end(&self, vars: Option<Vars>);
+}
+
+/// Starts a run of `function` (`Runner::run`, ...) on this thread, in one
+/// access to its state: makes the runner whose lent handle is `home` the
+/// running one, pushes `own`'s values as the context frame (when the run is
+/// in the runner's own context and no handle to it exists), and makes
+/// `scheduler`'s loop the active one. The returned guard undoes all three,
+/// again in one access. Panics first, changing nothing, if a runner is
+/// running here already.
 ///
 /// Since runs never nest, nothing is replaced, so nothing is saved: no
 /// runner runs here before (checked), and no loop is active where no runner
@@ -177,12 +219,14 @@ impl Drop for EnterGuard {
 /// reference count.
 #[track_caller]
 #[inline]
-pub(crate) fn run<'a>(
+pub(crate) fn run<'a, O: OwnFrame>(
+    function: &'static str,
     home: &'a Cell<Option<Arc<Shared>>>,
     scheduler: &'a Scheduler,
-    own: Option<&'a OwnContext>,
-) -> RunGuard<'a> {
+    own: Option<&'a O>,
+) -> RunGuard<'a, O> {
     let started = with(|local| {
+        // 1. This thread becomes the runner's: refused if a runner runs here.
         // Borrowed means a runner is current here (`with_current` is inside a
         // spawn whose dropped future calls `run`): nested all the same.
         let Ok(mut running) = local.running.try_borrow_mut() else {
@@ -198,20 +242,24 @@ pub(crate) fn run<'a>(
             reach: Reach::Own,
         });
         drop(running);
+        // 2. The run's context: the runner's own values, moved in.
         if let Some(own) = own {
             own.push_frame(&mut local.contexts.borrow_mut());
         }
+        // 3. The loop is awake here: wakes from this thread go to the plain
+        //    queues, which are empty (they are handed back when a loop stops).
         debug_assert_eq!(
             local.active.get(),
             0,
             "a loop is active only where a runner runs"
         );
+        debug_assert!(!local.queued.get(), "plain queues are empty between runs");
         local.active.set(scheduler.address());
         true
     });
     // Outside the closure, so that the panic points at the caller.
     if !started {
-        panic!("{NESTED_RUN}");
+        nested(function);
     }
     RunGuard {
         home,
@@ -223,27 +271,34 @@ pub(crate) fn run<'a>(
 /// Ends a run started by [`run`], also on unwinding: gives the own
 /// context's frame back, hands what the plain queues still hold to the
 /// loop's shared queues, and sends the lent handle home.
-pub(crate) struct RunGuard<'a> {
+pub(crate) struct RunGuard<'a, O: OwnFrame> {
+    /// Where the lent handle goes back to.
     home: &'a Cell<Option<Arc<Shared>>>,
+    /// The loop the run made active.
     scheduler: &'a Scheduler,
     /// The runner's own context, whose frame the run pushed.
-    own: Option<&'a OwnContext>,
+    own: Option<&'a O>,
 }
 
-impl Drop for RunGuard<'_> {
+impl<O: OwnFrame> Drop for RunGuard<'_, O> {
     #[inline]
     fn drop(&mut self) {
         let own = self.own;
         let ours = try_with(|local| {
+            // 2. The own context's frame goes back to it (the top of the
+            //    stack: contexts entered during the run have been left).
             if let Some(own) = own {
                 let frame = local.contexts.borrow_mut().pop();
                 own.end(frame.map(Frame::into_vars));
             }
+            // 3. The loop sleeps: what its plain queues hold goes to the
+            //    shared queues, for the next run, the workers or close.
             local.active.set(0);
             if local.queued.replace(false) {
                 let queued = (local.queues.local.take(), local.queues.global.take());
                 self.scheduler.take_back(queued.0, queued.1);
             }
+            // 1. No runner runs here any more.
             local.running.borrow_mut().take()
         });
         match ours {
@@ -288,7 +343,12 @@ struct Activation<'a> {
 
 impl<'a> Activation<'a> {
     fn enter(local: &Local, scheduler: &'a Scheduler) -> Activation<'a> {
+        debug_assert!(
+            local.running.borrow().is_some(),
+            "a loop is active only where a runner runs"
+        );
         let previous = local.active.replace(scheduler.address());
+        // An outer loop's plain queues are put aside, not mixed with ours.
         let saved = (previous != 0).then(|| {
             local.queued.set(false);
             Box::new((local.queues.local.take(), local.queues.global.take()))
@@ -304,6 +364,7 @@ impl<'a> Activation<'a> {
     /// and restores the loop it replaced.
     fn exit(self, local: &Local) {
         local.active.set(self.previous);
+        // Ours go to our shared queues, then the outer loop's come back.
         if local.queued.replace(false) {
             let queued = (local.queues.local.take(), local.queues.global.take());
             self.scheduler.take_back(queued.0, queued.1);
@@ -331,6 +392,8 @@ pub(crate) fn work(shared: Arc<Shared>) -> Runs {
     replace(shared, Reach::Other)
 }
 
+/// Makes `shared` the running runner, reached as `reach`; the guard puts
+/// back the one it replaced.
 fn replace(shared: Arc<Shared>, reach: Reach) -> Runs {
     let previous = try_with(|local| {
         local
@@ -345,6 +408,7 @@ fn replace(shared: Arc<Shared>, reach: Reach) -> Runs {
 /// Restores the thread's previous running runner (usually none), also on
 /// unwinding.
 pub(crate) struct Runs {
+    /// The running runner this one replaced.
     previous: Option<Running>,
 }
 

@@ -117,7 +117,7 @@ pin_project! {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             #[cfg(feature = "tokio")] // tokio: drops happen in the runner's tokio context
-            let _tokio = crate::tokio::enter(this.shared);
+            let _tokio = crate::tokio::enter(&this.shared.tokio);
             let label = this.origin.label();
             let unfinished = this.future.is_some();
             if unfinished {
@@ -159,7 +159,7 @@ impl<F: Future> Future for Polled<F> {
         let this = self.project();
         let (shared, label, site) = (&**this.shared, this.origin.label(), *this.site);
         #[cfg(feature = "tokio")] // tokio: polls happen in the runner's tokio context
-        let _tokio = crate::tokio::enter(shared);
+        let _tokio = crate::tokio::enter(&shared.tokio);
         let mut slot = this.future;
         let polled = timed(shared.slow_poll, label.describe(), site, || {
             context::scope(this.vars, || {

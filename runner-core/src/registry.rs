@@ -1,6 +1,9 @@
 //! The registry of pending tasks: what close cancels and debug mode lists,
 //! and the two `CloseReport` counters about tasks.
 //!
+//! A floor-0 leaf: it knows tasks only as async-task runnables and wakers,
+//! and the lifecycle it is given.
+//!
 //! A task enters it when spawned and leaves it when its future is gone
 //! (finished, cancelled, or dropped by close). Spawning reads the runner's
 //! lifecycle under the lock of the task's shard, and close takes every
@@ -30,8 +33,9 @@ use crossbeam_utils::CachePadded;
 use event_listener::Event;
 use slab::Slab;
 
-use crate::scheduler::Runnable;
-use crate::shared::{Lifecycle, State};
+use async_task::Runnable;
+
+use crate::lifecycle::{Lifecycle, State};
 
 /// Shards per thread that may run the runner's `Send` tasks, with workers.
 const SHARDS_PER_THREAD: usize = 4;
@@ -90,12 +94,13 @@ pub(crate) enum Submitter {
     Handle,
 }
 
-/// What [`Registry::register`] decided.
-pub(crate) enum Admission<T> {
+/// What [`Registry::register`] decided about a task whose runnable carries
+/// metadata `M` (the scheduler's: the runner).
+pub(crate) enum Admission<M, T> {
     /// Registered and scheduled.
     Open(T),
     /// The runner has closed: drop the runnable, which cancels the task.
-    Closed(Runnable, T),
+    Closed(Runnable<M>, T),
     /// Refused: the task was not created.
     Refused,
 }
@@ -150,13 +155,13 @@ impl Registry {
 
     /// Creates a task with `spawn` (given its key, or `None` once the runner
     /// has closed) and enters it in the registry.
-    pub(crate) fn register<T>(
+    pub(crate) fn register<M, T>(
         &self,
         lifecycle: &Lifecycle,
         submitter: Submitter,
         site: &'static Location<'static>,
-        spawn: impl FnOnce(Option<usize>) -> (Runnable, T),
-    ) -> Admission<T> {
+        spawn: impl FnOnce(Option<usize>) -> (Runnable<M>, T),
+    ) -> Admission<M, T> {
         let shard = if self.mask == 0 {
             0
         } else {

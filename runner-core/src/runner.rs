@@ -3,7 +3,7 @@
 //!
 //! A runner's lifecycle: *created* (no loop yet: `new` is cheap), then,
 //! from the first run, spawn or `enter`, *open*, *closing* and *closed*
-//! (see `shared::Lifecycle`, the one state every path reads).
+//! (see `lifecycle::Lifecycle`, the one state every path reads).
 
 use std::cell::{Cell, OnceCell};
 use std::fmt;
@@ -15,10 +15,11 @@ use std::sync::Arc;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use crate::builder::{Builder, Config};
+use crate::builder::Builder;
 use crate::close::{self, CloseReport};
+use crate::config::Config;
 use crate::context::{self, Context, OwnContext};
-use crate::handle::Handle;
+use crate::handle::{EnterGuard, Handle};
 use crate::interrupt::{Interrupted, Sigint};
 use crate::local;
 use crate::poll::Timed;
@@ -26,7 +27,7 @@ use crate::registry::Submitter;
 use crate::scheduler::{self, Park, Scheduler, Workers};
 use crate::shared::Shared;
 use crate::task::{self, Task};
-use crate::time;
+use crate::wait;
 
 /// One event loop that runs many futures, one after the other, from sync
 /// code: Python's `asyncio.Runner`.
@@ -59,7 +60,7 @@ pub struct Runner {
     /// The context every run executes in; taken by close, which releases it.
     context: Option<OwnContext>,
     /// The loop, once started; taken by close.
-    started: OnceCell<Loop>,
+    started: OnceCell<Started>,
     /// When runs must stop, for `#[runner::test(timeout = ..)]`: counted
     /// from `build`, in real time; `None` for never.
     test_deadline: Option<Instant>,
@@ -67,8 +68,9 @@ pub struct Runner {
     _not_send: PhantomData<*const ()>,
 }
 
-/// A started loop.
-struct Loop {
+/// A started loop: what a runner has from its first run, spawn or `enter`
+/// until it closes.
+struct Started {
     shared: Arc<Shared>,
     /// Wakes the future of the current run.
     waker: Waker,
@@ -110,7 +112,7 @@ impl Runner {
 
     pub(crate) fn with_config(config: Config) -> Runner {
         Runner {
-            test_deadline: config.test_timeout.and_then(time::deadline_after),
+            test_deadline: config.test_timeout.and_then(wait::deadline_after),
             config,
             context: Some(OwnContext::new(context::current_vars())),
             started: OnceCell::new(),
@@ -144,7 +146,7 @@ impl Runner {
     /// ```
     #[track_caller]
     pub fn run<F: IntoFuture>(&self, future: F) -> F::Output {
-        match self.run_with(None, future) {
+        match self.run_with("Runner::run", None, future) {
             Ok(output) => output,
             Err(interrupted) => unwind(interrupted),
         }
@@ -175,7 +177,7 @@ impl Runner {
     /// ```
     #[track_caller]
     pub fn try_run<F: IntoFuture>(&self, future: F) -> Result<F::Output, Interrupted> {
-        self.run_with(None, future)
+        self.run_with("Runner::try_run", None, future)
     }
 
     /// Runs `future` like [`run`](Self::run), in `context` instead of the
@@ -198,7 +200,7 @@ impl Runner {
     /// ```
     #[track_caller]
     pub fn run_in<F: IntoFuture>(&self, context: &Context, future: F) -> F::Output {
-        match self.run_with(Some(context), future) {
+        match self.run_with("Runner::run_in", Some(context), future) {
             Ok(output) => output,
             Err(interrupted) => unwind(interrupted),
         }
@@ -207,6 +209,7 @@ impl Runner {
     #[track_caller]
     fn run_with<F: IntoFuture>(
         &self,
+        function: &'static str,
         context: Option<&Context>,
         future: F,
     ) -> Result<F::Output, Interrupted> {
@@ -215,7 +218,9 @@ impl Runner {
         let started = match self.started.get() {
             Some(started) => started,
             None => {
-                local::assert_not_running();
+                if local::is_running() {
+                    local::nested(function);
+                }
                 self.start()
             }
         };
@@ -226,9 +231,9 @@ impl Runner {
         let own = self.own_context();
         let entered = context.or_else(|| own.existing_handle());
         let frame = entered.is_none().then_some(own);
-        let _running = local::run(&started.lent, &started.shared.scheduler, frame);
+        let _running = local::run(function, &started.lent, &started.shared.scheduler, frame);
         #[cfg(feature = "tokio")] // tokio: the run's future is made, polled and dropped in it
-        let _tokio = crate::tokio::enter_run(&started.shared);
+        let _tokio = crate::tokio::enter_run(&started.shared.tokio);
         let _entered = entered.map(Context::enter);
         let future = pin!(Timed::new(
             future.into_future(),
@@ -244,7 +249,7 @@ impl Runner {
             return scheduler::block_on(shared, &started.waker, future, sigint, Park::Reactor);
         };
         // A test's timeout bounds every run, in real time.
-        let bounded = pin!(time::until(Some(deadline), future));
+        let bounded = pin!(wait::with_deadline(Some(deadline), future));
         match scheduler::block_on(shared, &started.waker, bounded, sigint, Park::Reactor)? {
             Some(output) => Ok(output),
             None => self.timed_out(started, site),
@@ -253,7 +258,7 @@ impl Runner {
 
     /// The panic of a run that went past the test's timeout.
     #[track_caller]
-    fn timed_out(&self, started: &Loop, site: &Location<'_>) -> ! {
+    fn timed_out(&self, started: &Started, site: &Location<'_>) -> ! {
         let timeout = self.config.test_timeout.unwrap_or(Duration::MAX);
         let sites = started.shared.registry.sites();
         let mut message = format!(
@@ -424,8 +429,8 @@ impl Runner {
     }
 
     /// The loop, started on first use.
-    fn start(&self) -> &Loop {
-        self.started.get_or_init(|| Loop::start(&self.config))
+    fn start(&self) -> &Started {
+        self.started.get_or_init(|| Started::start(&self.config))
     }
 
     /// Closes the loop if it was started, then releases the context; a
@@ -452,11 +457,11 @@ impl Runner {
     }
 }
 
-impl Loop {
-    fn start(config: &Config) -> Loop {
+impl Started {
+    fn start(config: &Config) -> Started {
         let shared = Arc::new(Shared::new(config));
         Workers::start(&shared);
-        Loop {
+        Started {
             waker: Scheduler::main_waker(&shared),
             lent: Cell::new(Some(shared.clone())),
             shared,
@@ -469,48 +474,6 @@ impl Loop {
 /// message is printed.
 fn unwind<T>(interrupted: Interrupted) -> T {
     panic::resume_unwind(Box::new(interrupted))
-}
-
-/// Keeps a [`Runner`] entered on this thread; made by [`Runner::enter`] and
-/// [`Handle::enter`].
-///
-/// # Examples
-///
-/// ```
-/// let runner = runner::Runner::new();
-/// let guard: runner::EnterGuard<'_> = runner.enter();
-/// runner::spawn(async {}).detach();
-/// drop(guard);
-/// ```
-#[must_use = "the runner stays entered only while the guard lives"]
-pub struct EnterGuard<'a> {
-    /// tokio: leaves the runner's tokio context when dropped (before the
-    /// runner: fields drop in order).
-    #[cfg(feature = "tokio")]
-    _tokio: Option<crate::tokio::Entered<'a>>,
-    /// Leaves the runner when dropped.
-    _entered: local::EnterGuard,
-    /// Borrows the runner (or handle), and stays on this thread (`!Send`).
-    _runner: PhantomData<(&'a (), *const ())>,
-}
-
-impl<'a> EnterGuard<'a> {
-    /// Enters `shared` on this thread, reached as `reach`.
-    pub(crate) fn new(shared: &'a Arc<Shared>, reach: local::Reach) -> Self {
-        // Evaluated in order: the runner is entered first, left last.
-        EnterGuard {
-            _entered: local::enter(shared.clone(), reach),
-            #[cfg(feature = "tokio")] // tokio: code between runs makes tokio resources
-            _tokio: crate::tokio::enter_run(shared),
-            _runner: PhantomData,
-        }
-    }
-}
-
-impl fmt::Debug for EnterGuard<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EnterGuard").finish_non_exhaustive()
-    }
 }
 
 impl Default for Runner {

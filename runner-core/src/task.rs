@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use crate::context::{self, Vars};
-use crate::handle::Closed;
+use crate::lifecycle::Closed;
 use crate::local::{self, Reach};
 use crate::poll::{Origin, Outcome, Polled};
 use crate::registry::{Admission, Submitter};
@@ -252,7 +252,7 @@ where
     });
     match task {
         Some(task) => task,
-        None => outside("runner::spawn"),
+        None => local::outside("runner::spawn"),
     }
 }
 
@@ -285,9 +285,7 @@ where
     F::Output: 'static,
 {
     let site = Location::caller();
-    let Some((shared, reach)) = local::current() else {
-        outside("runner::spawn_local")
-    };
+    let (shared, reach) = local::current_or_panic("runner::spawn_local");
     if reach != Reach::Own {
         panic!(
             "`runner::spawn_local` can only be called on the runner's own thread, and this is \
@@ -296,13 +294,4 @@ where
         );
     }
     spawn_local_on(&shared, context::current_vars(), site, future)
-}
-
-/// The panic of a function that needs a runner, called outside one.
-#[track_caller]
-pub(crate) fn outside(function: &str) -> ! {
-    panic!(
-        "`{function}` must be called from code that a `runner::Runner` is running, or while \
-         one is entered with `Runner::enter`"
-    )
 }

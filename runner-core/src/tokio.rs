@@ -118,10 +118,10 @@ use std::sync::OnceLock;
 
 use ::tokio::runtime::{self, Handle, Runtime};
 
-use crate::builder::Builder;
-use crate::shared::Shared;
-
 /// A runner's tokio runtime, kept in `Shared`.
+///
+/// This file is a floor-0 leaf: every function takes the `Tokio` it works
+/// on, never the runner.
 pub(crate) struct Tokio {
     /// The runtime whose context runner code runs in.
     handle: Handle,
@@ -169,7 +169,7 @@ fn fallback() -> &'static Runtime {
     })
 }
 
-/// Enters the tokio context of the runner `shared` on this thread until the
+/// Enters the tokio context `tokio` (a runner's) on this thread until the
 /// guard drops; `None` if it is entered already (the common case: a task
 /// polled inside a run costs one thread-local compare) or if tokio's
 /// thread-local is gone (the thread is exiting, and a `Runner` kept in a
@@ -177,8 +177,7 @@ fn fallback() -> &'static Runtime {
 ///
 /// Never panics, so `Drop` paths and close may call it.
 #[inline]
-pub(crate) fn enter(shared: &Shared) -> Option<Entered<'_>> {
-    let tokio = &shared.tokio;
+pub(crate) fn enter(tokio: &Tokio) -> Option<TokioGuard<'_>> {
     let previous = ENTERED.with(Cell::get);
     if previous == tokio.address() {
         return None;
@@ -192,30 +191,29 @@ pub(crate) fn enter(shared: &Shared) -> Option<Entered<'_>> {
 /// runtime is entered).
 #[cold]
 #[inline(never)]
-fn enter_checked(tokio: &Tokio, previous: usize) -> Option<Entered<'_>> {
+fn enter_checked(tokio: &Tokio, previous: usize) -> Option<TokioGuard<'_>> {
     if Handle::try_current().is_err_and(|error| error.is_thread_local_destroyed()) {
         return None;
     }
-    Some(Entered::new(tokio, previous))
+    Some(TokioGuard::new(tokio, previous))
 }
 
-/// Enters the tokio context of the runner `shared` for a run, a worker
+/// Enters the tokio context `tokio` (a runner's) for a run, a worker
 /// thread or a [`Runner::enter`](crate::Runner::enter) guard: as [`enter`],
 /// without asking whether tokio's thread-local is gone (it is there on any
 /// thread that can start a run or a worker). A run pays one `Handle::enter`: a swap of the
 /// handle in tokio's thread-local, and a reference count on it.
-pub(crate) fn enter_run(shared: &Shared) -> Option<Entered<'_>> {
-    let tokio = &shared.tokio;
+pub(crate) fn enter_run(tokio: &Tokio) -> Option<TokioGuard<'_>> {
     let previous = ENTERED.with(Cell::get);
     if previous == tokio.address() {
         return None;
     }
-    Some(Entered::new(tokio, previous))
+    Some(TokioGuard::new(tokio, previous))
 }
 
-/// Keeps a runner's tokio context entered; made by [`enter`]. Restores the
+/// Keeps a runner's tokio context entered; made by [`enter`] and [`enter_run`]. Restores the
 /// previous one when dropped: guards drop in reverse order, as tokio requires.
-pub(crate) struct Entered<'a> {
+pub(crate) struct TokioGuard<'a> {
     /// Leaves tokio's context when dropped.
     _guard: runtime::EnterGuard<'a>,
     /// What [`ENTERED`] said before.
@@ -224,11 +222,11 @@ pub(crate) struct Entered<'a> {
     _not_send: PhantomData<*const ()>,
 }
 
-impl Entered<'_> {
-    fn new(tokio: &Tokio, previous: usize) -> Entered<'_> {
+impl TokioGuard<'_> {
+    fn new(tokio: &Tokio, previous: usize) -> TokioGuard<'_> {
         let guard = tokio.handle.enter();
         ENTERED.with(|entered| entered.set(tokio.address()));
-        Entered {
+        TokioGuard {
             _guard: guard,
             previous,
             _not_send: PhantomData,
@@ -236,7 +234,7 @@ impl Entered<'_> {
     }
 }
 
-impl Drop for Entered<'_> {
+impl Drop for TokioGuard<'_> {
     fn drop(&mut self) {
         ENTERED.with(|entered| entered.set(self.previous));
     }
@@ -245,13 +243,15 @@ impl Drop for Entered<'_> {
 /// The tokio context a blocking job runs in, taken where `unblock` is
 /// called: its runner's runtime, else the caller's current tokio context,
 /// if any.
-pub(crate) struct Job(Option<Handle>);
+pub(crate) struct JobContext(Option<Handle>);
 
-impl Job {
-    pub(crate) fn new(shared: Option<&Shared>) -> Job {
-        match shared {
-            Some(shared) => Job(Some(shared.tokio.handle.clone())),
-            None => Job(Handle::try_current().ok()),
+impl JobContext {
+    /// The context of a job started in a runner whose runtime is `tokio`,
+    /// or outside any runner (`None`).
+    pub(crate) fn new(tokio: Option<&Tokio>) -> JobContext {
+        match tokio {
+            Some(tokio) => JobContext(Some(tokio.handle.clone())),
+            None => JobContext(Handle::try_current().ok()),
         }
     }
 
@@ -266,70 +266,5 @@ impl fmt::Debug for Tokio {
         f.debug_struct("Tokio")
             .field("handle", &self.handle)
             .finish()
-    }
-}
-
-impl Builder {
-    /// Runs the runner's code in the context of the tokio runtime of
-    /// `handle` instead of runner's own process-wide one (cargo feature
-    /// `tokio`).
-    ///
-    /// With the `tokio` feature, futures of tokio-based crates (reqwest, sqlx
-    /// with `runtime-tokio`, tonic, `tokio::net`, `tokio::time`) work in
-    /// [`run`](crate::Runner::run), tasks, [`unblock`](crate::unblock) jobs
-    /// and [`on_close`](crate::on_close) cleanups with no wrapper: runner
-    /// enters a tokio runtime's context around every poll and every drop of
-    /// its futures, for every `unblock` job, during close, and while a
-    /// [`Runner::enter`](crate::Runner::enter) guard lives. Without this
-    /// call that runtime is one for the whole process: multi-thread with one
-    /// worker thread (`runner-tokio`) that drives tokio's I/O and timers,
-    /// started with the first runner's loop and never shut down, so a resource made under
-    /// one runner (a `static` `reqwest::Client`, an sqlx pool) keeps working
-    /// under any other, on any thread, after the first closed.
-    ///
-    /// A tokio runtime already entered on the thread that runs the runner
-    /// (inside `#[tokio::main]` or `#[tokio::test]`) is not used unless
-    /// passed here: a current-thread runtime is driven only inside its own
-    /// `block_on`, which `run` would be blocking. The runtime of `handle`
-    /// must be driven by someone else, then: a multi-thread runtime (its
-    /// workers do it) or a current-thread one whose `block_on` runs on
-    /// another thread. It must outlive the resources made in it.
-    ///
-    /// Where a tokio future is *made* matters: `runner.run(tokio::time::sleep(d))`
-    /// makes the timer before `run` enters the context, which panics outside
-    /// a [`Runner::enter`](crate::Runner::enter) guard (and outside a
-    /// `#[runner::scope]` body, which enters its runner); write
-    /// `runner.run(async { tokio::time::sleep(d).await })`.
-    ///
-    /// Tasks spawned with `tokio::spawn` are tokio's: they run on the tokio
-    /// runtime, do not see runner's context variables, are neither counted
-    /// nor cancelled by close, and keep running after the runner closed.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    ///
-    /// let tokio = tokio::runtime::Builder::new_multi_thread()
-    ///     .worker_threads(1)
-    ///     .thread_name("my-tokio")
-    ///     .enable_all()
-    ///     .build()
-    ///     .unwrap();
-    /// let runner = runner::Runner::builder()
-    ///     .tokio_handle(tokio.handle().clone())
-    ///     .build();
-    /// let name = runner.run(async {
-    ///     tokio::time::sleep(Duration::from_millis(1)).await;
-    ///     tokio::spawn(async { std::thread::current().name().map(str::to_owned) })
-    ///         .await
-    ///         .unwrap()
-    /// });
-    /// assert_eq!(name.as_deref(), Some("my-tokio"));
-    /// runner.close();
-    /// ```
-    pub fn tokio_handle(mut self, handle: Handle) -> Builder {
-        self.tokio_handle = Some(handle);
-        self
     }
 }

@@ -11,7 +11,7 @@
 //! queues: `local` for `spawn_local` tasks, which only the runner's thread
 //! runs, and `global` for `Send` tasks, which workers ([`worker`]) run too.
 //! A wake from inside the loop that runs the task skips both and goes to the
-//! thread's plain queues (`local::Queues`), with no atomic operation.
+//! thread's plain queues (`local::PlainQueues`), with no atomic operation.
 //!
 //! # Where a run waits
 //!
@@ -30,7 +30,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
-use std::pin::{pin, Pin};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
@@ -42,8 +42,9 @@ use concurrent_queue::ConcurrentQueue;
 use crate::interrupt::{Interrupted, Sigint};
 use crate::local::{self, Local};
 use crate::shared::Shared;
+use crate::wait::{self, noop_waker};
 
-pub(crate) use worker::{help, until, Workers};
+pub(crate) use worker::{help, Workers};
 
 /// A scheduled task of a runner. The runner travels in the task's metadata
 /// rather than in its schedule function, which is then a plain `fn`. For a
@@ -83,7 +84,7 @@ const BUDGET: usize = 64;
 /// The queues and wake-ups of one runner.
 pub(crate) struct Scheduler {
     /// The queues other threads schedule onto, made on first use.
-    queues: OnceLock<Box<Queues>>,
+    queues: OnceLock<Box<SharedQueues>>,
     /// Wakes the runner's thread when its loop waits for work.
     sleeper: AtomicWaker,
     /// Set when the future of the current run was woken.
@@ -101,16 +102,16 @@ pub(crate) struct Scheduler {
 /// state would make starting every runner an aligned allocation of 1.6 KB
 /// and a copy of it (a quarter of the instructions of `Runner::new` + run +
 /// `close`).
-struct Queues {
+struct SharedQueues {
     /// Tasks spawned with `spawn_local`: only the runner's thread runs them.
     local: ConcurrentQueue<Runnable>,
     /// `Send` tasks: run by the runner's thread during runs, and by workers.
     global: ConcurrentQueue<Runnable>,
 }
 
-impl Queues {
-    fn new() -> Box<Queues> {
-        Box::new(Queues {
+impl SharedQueues {
+    fn new() -> Box<SharedQueues> {
+        Box::new(SharedQueues {
             local: ConcurrentQueue::unbounded(),
             global: ConcurrentQueue::unbounded(),
         })
@@ -134,7 +135,7 @@ impl Scheduler {
     pub(crate) fn new(worker_threads: usize) -> Scheduler {
         let queues = OnceLock::new();
         if worker_threads > 0 {
-            let _ = queues.set(Queues::new());
+            let _ = queues.set(SharedQueues::new());
         }
         Scheduler {
             queues,
@@ -145,13 +146,13 @@ impl Scheduler {
     }
 
     /// The shared queues, if made.
-    fn queues(&self) -> Option<&Queues> {
+    fn queues(&self) -> Option<&SharedQueues> {
         self.queues.get().map(|queues| &**queues)
     }
 
     /// The shared queues, made now if need be.
-    fn queues_or_init(&self) -> &Queues {
-        self.queues.get_or_init(Queues::new)
+    fn queues_or_init(&self) -> &SharedQueues {
+        self.queues.get_or_init(SharedQueues::new)
     }
 
     /// The shared queue of `Send` tasks, for workers and helpers.
@@ -340,18 +341,6 @@ fn run_loop<T>(
     }
 }
 
-/// A waker that does nothing (`Waker::noop` is newer than our MSRV).
-pub(crate) fn noop_waker() -> &'static Waker {
-    struct Noop;
-
-    impl Wake for Noop {
-        fn wake(self: Arc<Self>) {}
-    }
-
-    static NOOP: OnceLock<Waker> = OnceLock::new();
-    NOOP.get_or_init(|| Waker::from(Arc::new(Noop)))
-}
-
 /// Runs a loop that has to wait to completion, parked as `park` says.
 fn wait<F: Future>(looping: Loop<'_, F>, park: Park) -> Result<F::Output, Interrupted> {
     // Without this thread's state (it is exiting) there are no plain queues
@@ -363,7 +352,7 @@ fn wait<F: Future>(looping: Loop<'_, F>, park: Park) -> Result<F::Output, Interr
     };
     match park {
         Park::Reactor => async_io::block_on(looping),
-        Park::Thread => block_on_thread(looping),
+        Park::Thread => wait::park_on(looping),
     }
 }
 
@@ -480,21 +469,6 @@ impl Wake for MainWaker {
         let scheduler = &self.0.scheduler;
         scheduler.main_woken.store(true, Ordering::Release);
         scheduler.wake_loop();
-    }
-}
-
-/// Runs `future` on this thread, parking the plain way between polls: for
-/// close, which must not need async-io's thread-locals.
-pub(crate) fn block_on_thread<T>(future: impl Future<Output = T>) -> T {
-    let (parker, unparker) = parking::pair();
-    let waker = Waker::from(unparker);
-    let mut cx = Context::from_waker(&waker);
-    let mut future = pin!(future);
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-            return output;
-        }
-        parker.park();
     }
 }
 

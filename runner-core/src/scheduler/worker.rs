@@ -24,7 +24,7 @@ use futures_lite::FutureExt;
 use crate::local;
 use crate::scheduler::Runnable;
 use crate::shared::Shared;
-use crate::time;
+use crate::wait::{self, noop_waker};
 
 /// A runner's worker threads.
 pub(crate) struct Workers {
@@ -125,13 +125,14 @@ impl Workers {
         if self.count == 0 && self.helpers.load(Ordering::SeqCst) == 0 {
             return;
         }
-        let deadline = time::deadline_after(timeout);
+        let deadline = wait::deadline_after(timeout);
         self.work.notify(usize::MAX);
         let all_exited = || {
             self.done.load(Ordering::Acquire) == self.count
                 && self.helpers.load(Ordering::SeqCst) == 0
         };
-        super::block_on_thread(time::until(deadline, until(&self.exited, all_exited)));
+        let exited = wait::condition(&self.exited, all_exited);
+        wait::park_on(wait::with_deadline(deadline, exited));
         let handles =
             std::mem::take(&mut *self.handles.lock().unwrap_or_else(PoisonError::into_inner));
         for handle in handles {
@@ -166,13 +167,10 @@ pub(crate) fn help<F: Future>(shared: &Arc<Shared>, future: Pin<&mut F>) -> Opti
     let _running = local::work(shared.clone());
     // tokio: the helper polls its future and tasks in the runner's tokio context.
     #[cfg(feature = "tokio")]
-    let _tokio = crate::tokio::enter_run(shared);
+    let _tokio = crate::tokio::enter_run(&shared.tokio);
     // A future that is ready at once costs no parker and no queue.
     let mut future = future;
-    if let Poll::Ready(output) = future
-        .as_mut()
-        .poll(&mut Context::from_waker(super::noop_waker()))
-    {
+    if let Poll::Ready(output) = future.as_mut().poll(&mut Context::from_waker(noop_waker())) {
         return Some(output);
     }
     let global = shared.scheduler.global();
@@ -196,7 +194,7 @@ pub(crate) fn help<F: Future>(shared: &Arc<Shared>, future: Pin<&mut F>) -> Opti
     };
     // Polled again at once with the real waker, so no wake is lost; the
     // thread parks the plain way: the runner's own thread drives the reactor.
-    super::block_on_thread(async { Some(future.await) }.or(helping))
+    wait::park_on(async { Some(future.await) }.or(helping))
 }
 
 /// Counts a helper out, also on unwinding, and tells close.
@@ -215,7 +213,7 @@ fn work(shared: Arc<Shared>) {
     let _running = local::work(shared.clone());
     // tokio: the worker polls tasks in the runner's tokio context.
     #[cfg(feature = "tokio")]
-    let _tokio = crate::tokio::enter_run(&shared);
+    let _tokio = crate::tokio::enter_run(&shared.tokio);
     let scheduler = &shared.scheduler;
     let workers = &scheduler.workers;
     let global = scheduler.global();
@@ -236,19 +234,4 @@ fn work(shared: Arc<Shared>) {
     scheduler.drop_queued(true);
     workers.done.fetch_add(1, Ordering::AcqRel);
     workers.exited.notify(usize::MAX);
-}
-
-/// Resolves once `done()` holds; `event` is notified whenever it may have
-/// changed.
-pub(crate) async fn until(event: &Event, done: impl Fn() -> bool) {
-    loop {
-        if done() {
-            return;
-        }
-        let listener = event.listen();
-        if done() {
-            return;
-        }
-        listener.await;
-    }
 }

@@ -1,20 +1,22 @@
-//! Timers: [`sleep`], [`timeout`] and [`yield_now`], on async-io's reactor,
-//! and every deadline the runner keeps for itself.
+//! Timers: [`sleep`], [`timeout`], [`yield_now`] and [`now`], on async-io's
+//! reactor or the runner's virtual clock.
 //!
 //! Which clock:
 //!
 //! - [`sleep`], [`sleep_until`] and [`timeout`] use the clock of the runner
 //!   that first polls them, and [`now`] the clock of the runner running the
 //!   caller: virtual time on a runner built with `virtual_time` (see
-//!   `clock`), real time otherwise and outside any runner. Timers of other crates (async-io's `Timer`, tokio's)
-//!   always count real time.
+//!   `clock`), real time otherwise and outside any runner. Timers of other
+//!   crates (async-io's `Timer`, tokio's) always count real time.
 //! - The runner's own deadlines (the close timeout, a test's timeout) always
 //!   count real time, so a virtual clock neither hides a hung test nor fails
-//!   one early. They go through [`deadline_after`] and [`until`], so a
-//!   deadline too far away to represent means "never" rather than an overflow
-//!   panic.
+//!   one early: they are in `wait`.
+//!
+//! The clock engine is `clock` (a floor-0 leaf, in `Shared`); what finds the
+//! current runner's clock is here and in `virtual_time`.
 
-mod clock;
+pub(crate) mod clock;
+mod virtual_time;
 
 use std::error::Error;
 use std::fmt;
@@ -23,33 +25,34 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-pub(crate) use clock::Clock;
-use clock::VirtualTimer;
-pub use clock::{advance, hold_clock, now, Advance, ClockHold, DEFAULT_AUTO_ADVANCE};
+pub use clock::DEFAULT_AUTO_ADVANCE;
+use virtual_time::VirtualTimer;
+pub use virtual_time::{advance, hold_clock, Advance, ClockHold};
 
 use crate::local;
 
 use async_io::Timer;
-use futures_lite::FutureExt;
 use pin_project_lite::pin_project;
 
-/// The real-time instant `duration` from now; `None` (never) when that is
-/// past what an `Instant` can hold.
-pub(crate) fn deadline_after(duration: Duration) -> Option<Instant> {
-    Instant::now().checked_add(duration)
-}
-
-/// Runs `future` until `deadline` (real time): its output, or `None` if the
-/// deadline came first. No deadline waits as long as the future takes.
-pub(crate) async fn until<F: Future>(deadline: Option<Instant>, future: F) -> Option<F::Output> {
-    let expired = async {
-        match deadline {
-            Some(deadline) => Timer::at(deadline).await,
-            None => Timer::never().await,
-        };
-        None
-    };
-    async { Some(future.await) }.or(expired).await
+/// Returns the current time on the clock of the runner running the caller
+/// (or entered on this thread): virtual time on a runner built with
+/// [`Builder::virtual_time`](crate::Builder::virtual_time), real time
+/// otherwise and outside any runner.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let runner = runner::Runner::builder().virtual_time(true).build();
+/// runner.run(async {
+///     let start = runner::now();
+///     runner::sleep(Duration::from_secs(3600)).await; // returns at once
+///     assert_eq!(runner::now() - start, Duration::from_secs(3600));
+/// });
+/// ```
+pub fn now() -> Instant {
+    local::with_current(|shared, _| shared.clock.now()).unwrap_or_else(Instant::now)
 }
 
 /// Waits until `duration` has passed, on the clock of the runner that

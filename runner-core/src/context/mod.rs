@@ -19,7 +19,8 @@
 //! values: a snapshot is one reference-count increment, whatever the number
 //! of variables, and a `set` in a context nobody has copied writes in place.
 
-use std::any::Any;
+pub(crate) mod vars;
+
 use std::cell::{Cell, OnceCell, RefCell};
 use std::fmt;
 use std::marker::PhantomData;
@@ -28,86 +29,13 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
-use crate::local;
+use crate::local::{self, OwnFrame};
 
-/// A stored value. `Arc` so that copying a context never clones a `T`.
-type Value = Arc<dyn Any + Send + Sync>;
+use vars::Value;
+pub(crate) use vars::{Frame, Vars};
 
 /// Hands out variable ids; 0 means "not assigned yet".
 static NEXT_VAR_ID: AtomicU64 = AtomicU64::new(1);
-
-/// Hands out context ids (for tokens); 0 means "not assigned yet".
-static NEXT_CONTEXT_ID: AtomicU64 = AtomicU64::new(1);
-
-/// One entered context on a thread's stack (`local::Local::contexts`,
-/// innermost last; empty means the thread's implicit context, with nothing
-/// set in it yet).
-#[derive(Default)]
-pub(crate) struct Frame {
-    /// The shared [`Context`] this frame belongs to (its address), or 0 for a
-    /// task's own values and the thread's implicit context.
-    owner: usize,
-    /// The values, moved here from their owner while entered.
-    vars: Vars,
-}
-
-impl Frame {
-    #[inline]
-    pub(crate) fn into_vars(self) -> Vars {
-        self.vars
-    }
-}
-
-/// The values of one context.
-#[derive(Default)]
-pub(crate) struct Vars {
-    /// The context's identity for [`Token`] checks; 0 until a `set` needs it.
-    id: u64,
-    /// Sorted by variable id; `None` when nothing is set.
-    map: Option<Arc<Vec<(u64, Value)>>>,
-}
-
-impl Vars {
-    /// A snapshot: the same values, a new identity.
-    pub(crate) fn copy(&self) -> Vars {
-        Vars {
-            id: 0,
-            map: self.map.clone(),
-        }
-    }
-
-    #[inline]
-    fn lookup(&self, var: u64) -> Option<&Value> {
-        let map = self.map.as_deref()?;
-        let index = map.binary_search_by_key(&var, |entry| entry.0).ok()?;
-        Some(&map[index].1)
-    }
-
-    /// Sets (`Some`) or removes (`None`) a value, returning the old one.
-    fn replace(&mut self, var: u64, value: Option<Value>) -> Option<Value> {
-        let map = Arc::make_mut(self.map.get_or_insert_with(Default::default));
-        match (map.binary_search_by_key(&var, |entry| entry.0), value) {
-            (Ok(index), Some(value)) => Some(mem::replace(&mut map[index].1, value)),
-            (Ok(index), None) => Some(map.remove(index).1),
-            (Err(index), Some(value)) => {
-                map.insert(index, (var, value));
-                None
-            }
-            (Err(_), None) => None,
-        }
-    }
-
-    fn id(&mut self) -> u64 {
-        if self.id == 0 {
-            self.id = NEXT_CONTEXT_ID.fetch_add(1, Ordering::Relaxed);
-        }
-        self.id
-    }
-
-    fn len(&self) -> usize {
-        self.map.as_deref().map_or(0, Vec::len)
-    }
-}
 
 /// A snapshot of the calling thread's current context, as a task starts with.
 #[inline]
@@ -770,46 +698,6 @@ impl OwnContext {
         self.handle.get()
     }
 
-    /// Moves the values out onto `stack`, as the frame of a run;
-    /// [`end`](Self::end) takes them back. Only without a handle.
-    #[inline]
-    pub(crate) fn push_frame(&self, stack: &mut Vec<Frame>) {
-        debug_assert!(self.handle.get().is_none(), "a handle is entered instead");
-        let nested = self.entered.replace(true);
-        debug_assert!(!nested, "a runner's runs never nest");
-        // An empty frame first, then the values field by field into it: a
-        // frame built on the stack and then pushed is copied with a 16-byte
-        // load of what was just written as two 8-byte stores, which the CPU
-        // cannot forward (a store-forwarding stall, ~40% of a ready run).
-        stack.push(Frame {
-            owner: self.tag(),
-            vars: Vars::default(),
-        });
-        let frame = stack.last_mut().expect("just pushed");
-        let mut vars = self.vars.borrow_mut();
-        frame.vars.id = mem::take(&mut vars.id);
-        frame.vars.map = vars.map.take();
-    }
-
-    /// Ends the entry [`take_frame`](Self::take_frame) began, with the
-    /// values the frame holds now (`None` if the thread's stack is gone).
-    #[inline]
-    pub(crate) fn end(&self, vars: Option<Vars>) {
-        self.entered.set(false);
-        match self.handle.get() {
-            // A handle was made during the run: the values go there.
-            Some(handle) => handle.leave(vars),
-            None => {
-                if let Some(Vars { id, map }) = vars {
-                    // Field by field, as in `take_frame`.
-                    let mut own = self.vars.borrow_mut();
-                    own.id = id;
-                    own.map = map;
-                }
-            }
-        }
-    }
-
     /// A handle to the context, made on first call.
     pub(crate) fn handle(&self) -> &Context {
         self.handle.get_or_init(|| {
@@ -844,6 +732,48 @@ impl OwnContext {
             }
         }
         self.vars.borrow().copy()
+    }
+}
+
+impl OwnFrame for OwnContext {
+    /// Moves the values out onto `stack`, as the frame of a run;
+    /// [`end`](OwnFrame::end) takes them back. Only without a handle.
+    #[inline]
+    fn push_frame(&self, stack: &mut Vec<Frame>) {
+        debug_assert!(self.handle.get().is_none(), "a handle is entered instead");
+        let nested = self.entered.replace(true);
+        debug_assert!(!nested, "a runner's runs never nest");
+        // An empty frame first, then the values field by field into it: a
+        // frame built on the stack and then pushed is copied with a 16-byte
+        // load of what was just written as two 8-byte stores, which the CPU
+        // cannot forward (a store-forwarding stall, ~40% of a ready run).
+        stack.push(Frame {
+            owner: self.tag(),
+            vars: Vars::default(),
+        });
+        let frame = stack.last_mut().expect("just pushed");
+        let mut vars = self.vars.borrow_mut();
+        frame.vars.id = mem::take(&mut vars.id);
+        frame.vars.map = vars.map.take();
+    }
+
+    /// Ends the entry [`push_frame`](OwnFrame::push_frame) began, with the
+    /// values the frame holds now (`None` if the thread's stack is gone).
+    #[inline]
+    fn end(&self, vars: Option<Vars>) {
+        self.entered.set(false);
+        match self.handle.get() {
+            // A handle was made during the run: the values go there.
+            Some(handle) => handle.leave(vars),
+            None => {
+                if let Some(Vars { id, map }) = vars {
+                    // Field by field, as in `push_frame`.
+                    let mut own = self.vars.borrow_mut();
+                    own.id = id;
+                    own.map = map;
+                }
+            }
+        }
     }
 }
 

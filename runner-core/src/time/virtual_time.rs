@@ -1,0 +1,241 @@
+//! What finds the current runner's virtual clock: [`VirtualTimer`] (the
+//! virtual side of `sleep` and `timeout`), [`advance`] and [`hold_clock`].
+//!
+//! The engine they drive is `clock`, a floor-0 leaf; this file is above
+//! the core, since each of them holds or looks up a runner.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use crate::local;
+use crate::shared::Shared;
+
+/// A timer on a runner's virtual clock.
+pub(crate) struct VirtualTimer {
+    shared: Arc<Shared>,
+    deadline: Instant,
+    /// Its key among the clock's timers, once registered.
+    key: Option<u64>,
+}
+
+impl VirtualTimer {
+    pub(crate) fn new(shared: Arc<Shared>, deadline: Instant) -> VirtualTimer {
+        VirtualTimer {
+            shared,
+            deadline,
+            key: None,
+        }
+    }
+
+    pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let clock = &self.shared.clock;
+        if clock.poll_deadline(self.deadline, &mut self.key, cx.waker()) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+impl Drop for VirtualTimer {
+    fn drop(&mut self) {
+        if let Some(key) = self.key {
+            self.shared.clock.cancel(self.deadline, key);
+        }
+    }
+}
+
+/// Moves the virtual clock of the runner running the caller forward by
+/// `duration`, firing every timer due by then in deadline order, and lets
+/// the tasks they wake run before it resolves.
+///
+/// Tasks that are ready when it is awaited run first, so a task spawned
+/// just before has set its timers by the time the clock moves.
+///
+/// # Panics
+///
+/// When called outside a runner, or on a runner without virtual time,
+/// saying so.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let runner = runner::Runner::builder().virtual_time(true).build();
+/// let fired = runner.run(async {
+///     let timer = runner::spawn(async {
+///         runner::sleep(Duration::from_secs(10)).await;
+///         "fired"
+///     });
+///     runner::advance(Duration::from_secs(10)).await;
+///     assert!(timer.is_finished());
+///     timer.await
+/// });
+/// assert_eq!(fired, "fired");
+/// ```
+#[track_caller]
+pub fn advance(duration: Duration) -> Advance {
+    let (shared, _) = local::current_or_panic("runner::advance");
+    if !shared.clock.is_virtual() {
+        panic!(
+            "`runner::advance` needs a runner with virtual time: build it with \
+             `Builder::virtual_time(true)`, or use `#[runner::test(virtual_time)]`"
+        );
+    }
+    let now = shared.clock.now();
+    // Too far to represent: as far as an `Instant` goes in practice.
+    let target = now
+        .checked_add(duration)
+        .unwrap_or_else(|| now + Duration::from_secs(u64::MAX >> 2));
+    // Ready tasks run first, so that a task spawned just before sets its
+    // timers before the clock moves.
+    Advance {
+        shared,
+        target,
+        settling: Some(SETTLE_TURNS),
+    }
+}
+
+/// The future returned by [`advance`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let runner = runner::Runner::builder().virtual_time(true).build();
+/// runner.run(async {
+///     let step: runner::Advance = runner::advance(Duration::from_millis(5));
+///     step.await;
+/// });
+/// ```
+#[must_use = "the clock moves only when the `Advance` is awaited"]
+pub struct Advance {
+    shared: Arc<Shared>,
+    /// Where the clock ends up.
+    target: Instant,
+    /// While the tasks woken by the last jump run: how many more turns the
+    /// loop gets before the next jump.
+    settling: Option<usize>,
+}
+
+/// How many turns of the loop an [`Advance`] gives the woken tasks at most,
+/// between two jumps.
+const SETTLE_TURNS: usize = 1000;
+
+impl Future for Advance {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // Let the tasks that the last jump woke run (and those they wake)
+        // before jumping again.
+        if let Some(turns) = self.settling {
+            if turns > 0 && self.shared.scheduler.has_ready() {
+                self.settling = Some(turns - 1);
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            self.settling = None;
+        }
+        let clock = &self.shared.clock;
+        let next = clock.next_deadline().filter(|next| *next <= self.target);
+        let Some(next) = next else {
+            clock.jump_to(self.target);
+            return Poll::Ready(());
+        };
+        clock.jump_to(next);
+        // Yield once even if nothing looks ready: a woken task may be on its
+        // way to a queue.
+        self.settling = Some(SETTLE_TURNS);
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+/// Holds a runner's virtual clock: while the guard lives, the loop never
+/// auto-advances it ([`advance`] still does). For a stretch of real I/O that
+/// may take longer than the auto-advance threshold, so that no timeout is
+/// made to fire meanwhile.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let runner = runner::Runner::builder().virtual_time(true).build();
+/// runner.run(async {
+///     let hold = runner::hold_clock();
+///     let job = runner::unblock(|| std::thread::sleep(Duration::from_millis(20)));
+///     let raced = runner::timeout(Duration::from_millis(1), job).await;
+///     assert!(raced.is_ok(), "the virtual timeout did not fire early");
+///     drop(hold);
+/// });
+/// ```
+#[must_use = "the clock is held only while the guard lives"]
+pub struct ClockHold {
+    shared: Option<Arc<Shared>>,
+}
+
+/// Holds the virtual clock of the runner running the caller until the
+/// returned guard drops; on a runner without virtual time, does nothing.
+///
+/// # Panics
+///
+/// Outside a runner, saying so.
+///
+/// # Examples
+///
+/// ```
+/// let runner = runner::Runner::builder().virtual_time(true).build();
+/// runner.run(async {
+///     let _hold = runner::hold_clock();
+///     // real I/O here cannot be outrun by a virtual timeout
+/// });
+/// ```
+#[track_caller]
+pub fn hold_clock() -> ClockHold {
+    let (shared, _) = local::current_or_panic("runner::hold_clock");
+    let held = shared.clock.hold();
+    ClockHold {
+        shared: held.then_some(shared),
+    }
+}
+
+impl Drop for ClockHold {
+    fn drop(&mut self) {
+        let Some(shared) = self.shared.take() else {
+            return;
+        };
+        shared.clock.release();
+        // An idle loop may now auto-advance: let it look.
+        shared.scheduler.wake_loop();
+    }
+}
+
+impl std::fmt::Debug for Advance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Advance")
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for ClockHold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClockHold")
+            .field("held", &self.shared.is_some())
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for VirtualTimer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VirtualTimer")
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
+    }
+}
