@@ -10,8 +10,8 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
 
 use crate::context;
 use crate::debug;
@@ -76,6 +76,7 @@ where
     let mut vars = context::current_vars();
     let shared = local::current().map(|(shared, _)| shared);
     let job = shared.clone().map(Job::start);
+    let owner = shared.clone();
     #[cfg(feature = "tokio")] // tokio: the job runs in its runner's tokio context
     let tokio = crate::tokio::JobContext::new(shared.as_deref().map(|shared| &shared.tokio));
     let task = blocking::unblock(move || {
@@ -100,7 +101,12 @@ where
             }),
         }
     });
-    Unblock { task }
+    Unblock {
+        task,
+        owner,
+        adopted: None,
+        guard: None,
+    }
 }
 
 /// The future returned by [`unblock`]: `Send + 'static`, so it can be
@@ -115,7 +121,49 @@ where
 /// ```
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct Unblock<R> {
+    /// The job on the blocking pool.
     task: blocking::Task<Result<Output<R>, Failed>>,
+    /// The runner the job was started in (which counts it), if any.
+    owner: Option<Arc<Shared>>,
+    /// A job started outside any runner counts, once a runner's code awaits
+    /// it, as that runner's until it is done: a virtual clock does not jump
+    /// past it.
+    adopted: Option<Job>,
+    /// The waker the job is polled with, made on the first pending poll,
+    /// and the caller's waker it wakes inside `catch_unwind`.
+    guard: Option<(Arc<Guard>, Waker)>,
+}
+
+/// Wakes whoever awaits an [`Unblock`] inside `catch_unwind`: the blocking
+/// pool wakes the job's waker inside async-task's abort-on-panic guard, so
+/// a caller's waker that panics would abort the process. The panic is
+/// counted as unobserved instead.
+struct Guard {
+    /// The caller's waker, replaced only when the caller's changes.
+    waker: Mutex<Option<Waker>>,
+    /// The runner that counts a panicking waker, if any.
+    shared: Option<Arc<Shared>>,
+}
+
+impl Wake for Guard {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        // Cloned out, so that a waker that polls the job at once can re-register.
+        let waker = self
+            .waker
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(waker) = waker {
+            let panics = self.shared.as_deref().map(|shared| &shared.panics);
+            debug::catch(panics, &"a waker woken by `runner::unblock`", || {
+                waker.wake();
+            });
+        }
+    }
 }
 
 /// A job's panic on its way to whoever awaits the job. The job stays pending
@@ -132,7 +180,36 @@ impl<R> Future for Unblock<R> {
     type Output = R;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<R> {
-        match futures_lite::ready!(Pin::new(&mut self.task).poll(cx)) {
+        let this = &mut *self;
+        if this.owner.is_none() && this.adopted.is_none() {
+            this.adopted = local::current().map(|(shared, _)| Job::start(shared));
+        }
+        let (guard, waker) = this.guard.get_or_insert_with(|| {
+            let shared = this.owner.clone().or_else(|| {
+                let adopted = this.adopted.as_ref();
+                adopted.map(|job| job.0.clone())
+            });
+            let guard = Arc::new(Guard {
+                waker: Mutex::new(None),
+                shared,
+            });
+            let waker = Waker::from(guard.clone());
+            (guard, waker)
+        });
+        {
+            let mut registered = guard.waker.lock().unwrap_or_else(PoisonError::into_inner);
+            if !registered
+                .as_ref()
+                .is_some_and(|old| old.will_wake(cx.waker()))
+            {
+                *registered = Some(cx.waker().clone());
+            }
+        }
+        let polled = Pin::new(&mut this.task).poll(&mut Context::from_waker(waker));
+        let result = futures_lite::ready!(polled);
+        // Done: an adopted job no longer holds its runner's clock.
+        this.adopted = None;
+        match result {
             Ok(output) => Poll::Ready(output.into_inner()),
             Err(failed) => failed.caught.resume(),
         }

@@ -1,13 +1,17 @@
 //! The close sequence, [`CloseReport`], [`on_close`] and [`closing`].
 //!
 //! Close follows CPython's `Runner.close`, in four numbered steps, each
-//! bounded by the close timeout:
+//! bounded by the close timeout (step 2: each cleanup):
 //!
 //! 1. cancel the pending tasks: wake [`closing`]; if any task waits on it,
-//!    run the loop until the tasks finish or the timeout; stop the workers;
-//!    drop the futures of the tasks left, each in its own context;
-//! 2. run the [`on_close`] cleanups, last registered first, then drop the
-//!    tasks they spawned; repeat while that registers more cleanups;
+//!    run the loop until the tasks finish or the timeout; from then on no
+//!    task is polled (the lifecycle is cancelled); stop the workers; drop
+//!    the futures of the tasks left, each in its own context, waiting for
+//!    wakes in flight, except those a worker is still polling at the
+//!    timeout (abandoned);
+//! 2. run the [`on_close`] cleanups, last registered first, each within the
+//!    timeout, then drop the tasks they spawned; repeat while that
+//!    registers more cleanups;
 //! 3. wait for the blocking jobs;
 //! 4. mark the runner closed, drop whatever a late `Drop` spawned or
 //!    registered, and release the runner's context.
@@ -33,7 +37,7 @@ use crate::local;
 use crate::poll::{Origin, Polled};
 use crate::scheduler::{self, Park};
 use crate::shared::Shared;
-use crate::wait;
+use crate::wait::{self, Deadline};
 
 /// How many times close goes back for work that dropping or cleaning up
 /// made (a `Drop` that spawns, a cleanup that registers another).
@@ -58,13 +62,17 @@ pub struct CloseReport {
     /// plus those spawned while it ran (close cancels them too).
     pub cancelled: usize,
     /// Of those, the ones whose futures close dropped; the others finished
-    /// on their own after `closing()` woke them. Never more than
-    /// `cancelled`.
+    /// on their own after `closing()` woke them (or were abandoned).
     pub dropped: usize,
     /// Panics nobody observed: in detached tasks, in tasks and cleanups
     /// during close, and in the `Drop` of futures, outputs and context
     /// values that close released.
     pub panicked: usize,
+    /// Of `cancelled`, the tasks that a worker thread (or a thread inside
+    /// [`Handle::block_on`](crate::Handle::block_on)) was still polling when
+    /// close gave up waiting for it; that thread drops them when the poll
+    /// returns. `dropped + abandoned <= cancelled` always holds.
+    pub abandoned: usize,
     /// Blocking jobs still running when close stopped waiting for them.
     pub blocking_abandoned: usize,
     /// How long close took.
@@ -92,43 +100,66 @@ pub(crate) fn close(
     if shared.is_debug() {
         report_pending(shared);
     }
-    shared.registry.advance(&shared.lifecycle, State::Closing);
-    let waiting = shared.hooks.wake_waiters(&shared.panics);
-    if waiting && shared.registry.pending() > 0 {
-        let registry = &shared.registry;
-        let finished = pin!(wait::condition(&registry.empty, || registry.pending() == 0));
-        wait(shared, waker, timeout, finished);
+    // The waiters are looked at under their lock, which a `closing()` takes
+    // to register: with none, no task is polled from here on (cancelled at
+    // once); with some, tasks have the grace of `timeout` (closing).
+    let waiting = {
+        let waiters = shared.hooks.waiters();
+        let grace = !waiters.is_empty();
+        let state = if grace {
+            State::Closing
+        } else {
+            State::Cancelled
+        };
+        shared.registry.advance(&shared.lifecycle, state);
+        grace
+    };
+    shared.hooks.wake_waiters(&shared.panics);
+    if waiting {
+        if shared.registry.pending() > 0 {
+            let registry = &shared.registry;
+            let finished = pin!(wait::condition(&registry.empty, || registry.pending() == 0));
+            wait(shared, waker, timeout, finished);
+        }
+        shared.registry.advance(&shared.lifecycle, State::Cancelled);
     }
-    shared.scheduler.workers.stop(timeout);
-    let dropped = drop_tasks(shared);
+    // From here on every runnable a loop, worker or helper takes is dropped
+    // unpolled. The workers stop after the poll they are in, if any; then
+    // every registered task is dropped, wakes in flight included.
+    let deadline = shared.scheduler.workers.stop(timeout);
+    let dropped = drop_tasks(shared, deadline);
 
-    // 2. Run the cleanups, last registered first, within `timeout`; then
-    //    drop the tasks they spawned, whose `Drop` may register more. With
-    //    no cleanup and no task left (the common case) there is no loop to
-    //    run and no deadline to take. Tasks are only left if dropping some
-    //    made more (a worker stuck past the timeout may still spawn: step 4
-    //    drops those).
-    if shared.hooks.cleanups().is_empty() && !(dropped && drop_tasks(shared)) {
+    // 2. Run the cleanups, last registered first, each within `timeout`;
+    //    then drop the tasks they spawned, whose `Drop` may register more.
+    //    With no cleanup and no task left (the common case) there is no
+    //    loop to run and no deadline to take.
+    if shared.hooks.cleanups().is_empty() && !(dropped && drop_pass(shared)) {
         return finish(shared, waker, timeout, context, start);
     }
-    let deadline = wait::deadline_after(timeout);
     let cleanups = pin!(async {
         for _ in 0..ROUNDS {
             loop {
                 let next = shared.hooks.cleanups().pop();
-                match next {
-                    // A cleanup's panic is caught and counted by its `Polled`.
-                    Some(cleanup) => cleanup.await,
-                    None => break,
+                let Some(cleanup) = next else {
+                    break;
+                };
+                // A cleanup's panic is caught and counted by its `Polled`; a
+                // hung one is dropped at its own deadline, and those
+                // registered before it still run.
+                let bounded = wait::with_deadline(wait::deadline_after(timeout), cleanup);
+                if bounded.await.is_none() && shared.is_debug() {
+                    debug::report(format_args!(
+                        "close: a cleanup did not finish within {timeout:?}: dropped"
+                    ));
                 }
             }
-            if !drop_tasks(shared) {
+            if !drop_pass(shared) {
                 break;
             }
         }
     });
-    let bounded = pin!(wait::with_deadline(deadline, cleanups));
-    let _ = scheduler::block_on(shared, waker, bounded, None, Park::Thread);
+    // Without a Ctrl-C handle there is no `Interrupted`.
+    let _ = scheduler::block_on(shared, waker, cleanups, None, Park::Thread);
 
     finish(shared, waker, timeout, context, start)
 }
@@ -156,18 +187,22 @@ fn finish(
         let cleanups = std::mem::take(&mut *shared.hooks.cleanups());
         let had_cleanups = !cleanups.is_empty();
         drop(cleanups);
-        if !drop_tasks(shared) && !had_cleanups {
+        if !drop_pass(shared) && !had_cleanups {
             break;
         }
     }
+    // Step 1 waited for wakes in flight; a task still inside a poll on a
+    // worker or helper is abandoned to that thread: a last few looks only.
+    drop_tasks(shared, Deadline::Now);
     release(shared, context);
     if shared.is_debug() {
         shared.panics.report_pending();
     }
-    let (cancelled, dropped) = shared.registry.counts();
+    let counts = shared.registry.counts();
     CloseReport {
-        cancelled,
-        dropped,
+        cancelled: counts.cancelled,
+        dropped: counts.dropped,
+        abandoned: counts.pending,
         panicked: shared.panics.total(),
         blocking_abandoned: shared.jobs.pending(),
         elapsed: start.elapsed(),
@@ -186,16 +221,46 @@ fn wait(
     let _ = scheduler::block_on(shared, waker, bounded, None, Park::Thread);
 }
 
-/// Drops the futures of all pending tasks, each in its own context (their
-/// `Polled` does that, and counts them as dropped); returns whether there
-/// was any. Call with the workers stopped.
-fn drop_tasks(shared: &Shared) -> bool {
+/// Drops the futures of all registered tasks, each in its own context (their
+/// `Polled` does that, and counts them as dropped), until none is left:
+/// a task whose wake is in flight on another thread (woken, not yet queued)
+/// is dropped when its runnable lands. Gives up at `deadline` on the tasks
+/// still inside a poll on a worker or a helper (close's `abandoned`: that
+/// thread drops them when the poll returns). Returns whether it dropped any.
+/// Call with the lifecycle cancelled, so that nothing polls them meanwhile.
+fn drop_tasks(shared: &Shared, deadline: Deadline) -> bool {
+    debug_assert!(shared.lifecycle.is_cancelled());
     let mut any = false;
-    // A dropped future may spawn or wake other tasks: repeat while that
-    // turns up anything, a bounded number of times.
+    let mut pause = Duration::from_micros(10);
+    let mut rounds_past_deadline = 0;
+    // Taken only when there is something to wait for.
+    let mut at = None;
+    loop {
+        any |= drop_pass(shared);
+        if shared.registry.pending() == 0 {
+            return any;
+        }
+        let deadline = *at.get_or_insert_with(|| deadline.instant());
+        // A few more looks past the deadline, for wakes in flight.
+        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            rounds_past_deadline += 1;
+            if rounds_past_deadline > 3 {
+                return any;
+            }
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(1));
+    }
+}
+
+/// One pass of [`drop_tasks`], without waiting: wakes every registered task
+/// (its runnable shows up in a shared queue: the loop is not active here)
+/// and drops what the queues hold, while that turns anything up (a dropped
+/// future may spawn or wake other tasks), a bounded number of times.
+/// Returns whether it dropped any.
+fn drop_pass(shared: &Shared) -> bool {
+    let mut any = false;
     for _ in 0..ROUNDS {
-        // Waking a task makes its `Runnable` show up in a shared queue (the
-        // loop is not active here), where it is dropped.
         for waker in shared.registry.wakers() {
             waker.wake();
         }

@@ -7,7 +7,7 @@
 
 use std::any::Any;
 use std::fmt;
-use std::panic::Location;
+use std::panic::{self, AssertUnwindSafe, Location};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -22,6 +22,32 @@ pub(crate) fn report(message: fmt::Arguments<'_>) {
     } else {
         eprintln!("runner: {message}");
     }
+}
+
+/// Calls user code `f` (a waker, a `Drop`, a cleanup) inside
+/// `catch_unwind`: the one place where runner catches and counts the panics
+/// that nobody else would observe. A panic is counted in `panics` as one "in
+/// `what`" (or, with no runner to count it, reported at once) and its
+/// payload dropped, itself inside `catch_unwind`; then `None` is returned.
+pub(crate) fn catch<R>(
+    panics: Option<&Panics>,
+    what: &dyn fmt::Display,
+    f: impl FnOnce() -> R,
+) -> Option<R> {
+    let payload = match panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(output) => return Some(output),
+        Err(payload) => payload,
+    };
+    let message = panic_message(&*payload);
+    match panics {
+        Some(panics) => panics.count(format_args!("{what}"), message),
+        None => report(format_args!(
+            "a panic nobody observed, in {what}: {message}"
+        )),
+    }
+    // A payload is a value like any other: its `Drop` may panic too.
+    let _ = panic::catch_unwind(AssertUnwindSafe(|| drop(payload)));
+    None
 }
 
 /// Reports a poll that took longer than `threshold`.

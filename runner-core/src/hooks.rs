@@ -6,7 +6,6 @@
 //! catching before it gets here, so dropping one anywhere is safe.
 
 use std::future::Future;
-use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
@@ -55,12 +54,13 @@ impl Hooks {
         let wakers: Vec<Waker> = self.waiters().drain().collect();
         let waiting = !wakers.is_empty();
         for waker in wakers {
-            if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| waker.wake())) {
-                panics.count(
-                    format_args!("a waker woken by `runner::closing()`"),
-                    debug::panic_message(&*payload),
-                );
-            }
+            debug::catch(
+                Some(panics),
+                &"a waker woken by `runner::closing()`",
+                || {
+                    waker.wake();
+                },
+            );
         }
         waiting
     }

@@ -41,6 +41,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::context::vars::{Frame, Vars};
+use crate::debug;
 use crate::scheduler::{Runnable, Scheduler};
 use crate::shared::Shared;
 
@@ -74,6 +75,20 @@ pub(crate) struct Local {
     pub(crate) queues: PlainQueues,
     /// The entered contexts, innermost last.
     pub(crate) contexts: RefCell<Vec<Frame>>,
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        // The thread exits. Its own context's values (set outside any run, or
+        // inside a `Handle::block_on` here) drop now: inside `catch_unwind`,
+        // since a panic out of a thread-local destructor aborts the process.
+        let contexts = std::mem::take(self.contexts.get_mut());
+        debug::catch(
+            None,
+            &"dropping the values of a thread's own context as the thread exits",
+            || drop(contexts),
+        );
+    }
 }
 
 /// The plain queues of the loop active on this thread (the scheduler's

@@ -78,6 +78,17 @@ struct Shard {
     dropped: usize,
 }
 
+/// What [`Registry::counts`] returns.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Counts {
+    /// Tasks pending when close began, plus those spawned while it ran.
+    pub(crate) cancelled: usize,
+    /// Of those, the ones whose futures were dropped unfinished.
+    pub(crate) dropped: usize,
+    /// Tasks still registered: their futures are neither finished nor dropped.
+    pub(crate) pending: usize,
+}
+
 /// Who submits a task, which decides whether close refuses it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Submitter {
@@ -188,7 +199,8 @@ impl Registry {
             }
             sites[slot] = Some(site);
         }
-        if state == State::Closing {
+        if state != State::Open {
+            // Close has begun and counted the others: this one is cancelled too.
             inner.cancelled += 1;
         }
         // From another thread, scheduled under the lock: once close can see
@@ -229,20 +241,34 @@ impl Registry {
         }
     }
 
-    /// Moves `lifecycle` to `state`; when close begins, counts the pending
-    /// tasks as cancelled.
+    /// Moves `lifecycle` to `state`; when close begins (the lifecycle leaves
+    /// open), counts the pending tasks as cancelled.
     ///
-    /// The state is set first, then each shard's lock is taken once: a spawn
-    /// that read the old state under its shard's lock has registered by the
-    /// time that lock is ours (so it is counted, and close finds it), and a
-    /// spawn that takes the lock after us sees the new state.
+    /// Every shard's lock is held while the state moves: a spawn registers
+    /// wholly before (it is counted here, and close finds it) or wholly after
+    /// (it sees the new state and counts itself), so no count is lost or
+    /// counted twice. Only close holds more than one shard's lock, always in
+    /// shard order.
     pub(crate) fn advance(&self, lifecycle: &Lifecycle, state: State) {
-        lifecycle.set(state);
-        for mut shard in self.lock_all() {
-            if state == State::Closing {
-                // Spawns that already saw `Closing` here are among them.
-                shard.cancelled = shard.tasks.len();
+        self.with_all_locked(|shards| {
+            let began = lifecycle.is_open() && state != State::Open;
+            lifecycle.set(state);
+            if began {
+                for shard in shards {
+                    debug_assert_eq!(shard.cancelled, 0, "close begins once");
+                    shard.cancelled = shard.tasks.len();
+                }
             }
+        });
+    }
+
+    /// Calls `f` with every shard locked at once, in shard order (without
+    /// an allocation for the one shard of a runner without workers).
+    fn with_all_locked<R>(&self, f: impl FnOnce(&mut [MutexGuard<'_, Shard>]) -> R) -> R {
+        if self.padded.is_empty() {
+            f(&mut [lock(&self.only)])
+        } else {
+            f(&mut self.lock_all().collect::<Vec<_>>())
         }
     }
 
@@ -274,11 +300,20 @@ impl Registry {
         all
     }
 
-    /// `(cancelled, dropped)` for the close report.
-    pub(crate) fn counts(&self) -> (usize, usize) {
-        self.lock_all().fold((0, 0), |(cancelled, dropped), shard| {
-            (cancelled + shard.cancelled, dropped + shard.dropped)
-        })
+    /// The close report's counts, taken under every shard's lock at once,
+    /// so that a task is counted either as pending or as gone, never both.
+    pub(crate) fn counts(&self) -> Counts {
+        let counts = self.with_all_locked(|shards| {
+            let mut counts = Counts::default();
+            for shard in shards.iter() {
+                counts.cancelled += shard.cancelled;
+                counts.dropped += shard.dropped;
+                counts.pending += shard.tasks.len();
+            }
+            counts
+        });
+        debug_assert!(counts.dropped + counts.pending <= counts.cancelled || counts.cancelled == 0);
+        counts
     }
 }
 

@@ -81,3 +81,26 @@ pub(crate) fn noop_waker() -> &'static Waker {
     static NOOP: OnceLock<Waker> = OnceLock::new();
     NOOP.get_or_init(|| Waker::from(Arc::new(Noop)))
 }
+
+/// A deadline that costs no clock reading until it is needed: close's
+/// waits take one only when there is something to wait for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Deadline {
+    /// Now: a few last looks only.
+    Now,
+    /// `timeout` from the first look that finds a task left.
+    After(Duration),
+    /// A real-time instant (`None`: never).
+    At(Option<Instant>),
+}
+
+impl Deadline {
+    /// The instant, read now if need be (`None`: never).
+    pub(crate) fn instant(self) -> Option<Instant> {
+        match self {
+            Deadline::Now => Some(Instant::now()),
+            Deadline::After(timeout) => deadline_after(timeout),
+            Deadline::At(at) => at,
+        }
+    }
+}

@@ -34,6 +34,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
+use std::time::Instant;
 
 use async_io::Timer;
 use atomic_waker::AtomicWaker;
@@ -89,6 +90,9 @@ pub(crate) struct Scheduler {
     sleeper: AtomicWaker,
     /// Set when the future of the current run was woken.
     main_woken: AtomicBool,
+    /// Whether the runner's own loop is awake (running tasks or the run's
+    /// future), for helpers that would move a virtual clock.
+    owner_awake: AtomicBool,
     /// The worker threads, if any.
     pub(crate) workers: Workers,
 }
@@ -141,6 +145,7 @@ impl Scheduler {
             queues,
             sleeper: AtomicWaker::new(),
             main_woken: AtomicBool::new(false),
+            owner_awake: AtomicBool::new(false),
             workers: Workers::new(worker_threads),
         }
     }
@@ -356,10 +361,18 @@ fn wait<F: Future>(looping: Loop<'_, F>, park: Park) -> Result<F::Output, Interr
     }
 }
 
-/// Runs one task. Every panic of the task (its poll, its drops, its
-/// output's drop) is caught inside it, by `Polled`; this catch is the last
-/// line of defence and is never expected to fire.
+/// Runs one task; once close has cancelled the runner's tasks, drops it
+/// instead (its future drops in its context), whoever took it: from the
+/// end of close's step 1 on, no task is polled again. Every panic of the
+/// task (its poll, its drops, its output's drop) is caught inside it, by
+/// `Polled`; this catch is the last line of defence and is never expected
+/// to fire.
+#[inline]
 pub(crate) fn run(runnable: Runnable) {
+    if runnable.metadata().lifecycle.is_cancelled() {
+        drop(runnable);
+        return;
+    }
     let ran = panic::catch_unwind(AssertUnwindSafe(|| runnable.run()));
     debug_assert!(ran.is_ok(), "a task's panic escaped its `Polled` wrapper");
 }
@@ -434,26 +447,57 @@ impl<F> Loop<'_, F> {
     /// for the threshold, jumps the clock to its next timer and returns
     /// `true` (the timers due woke their tasks); else arms the wait.
     fn auto_advance(&mut self, cx: &mut Context<'_>) -> bool {
-        let clock = &self.shared.clock;
-        if !clock.is_virtual() || self.shared.jobs.pending() > 0 {
-            self.idle = None;
-            return false;
-        }
-        let Some(next) = clock.next_to_auto_advance() else {
+        let shared = self.shared;
+        let Some(next) = shared.scheduler.idle_clock(shared, Driver::Owner) else {
             self.idle = None;
             return false;
         };
-        if !clock.threshold.is_zero() {
-            let idle = self
-                .idle
-                .get_or_insert_with(|| Timer::after(clock.threshold));
+        let threshold = shared.clock.threshold;
+        if !threshold.is_zero() {
+            let idle = self.idle.get_or_insert_with(|| Timer::after(threshold));
             if Pin::new(idle).poll(cx).is_pending() {
                 return false;
             }
         }
         self.idle = None;
-        clock.jump_to(next);
+        shared.clock.jump_to(next, &shared.panics);
         true
+    }
+}
+
+/// Who asks whether a virtual clock may jump.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Driver {
+    /// The runner's own loop, in a run or in close.
+    Owner,
+    /// A thread inside `Handle::block_on`, about to sleep.
+    Helper,
+}
+
+impl Scheduler {
+    /// The deadline a virtual clock may jump to now, if it is virtual, not
+    /// held, has a timer, and the runner does no real work anywhere: no
+    /// `unblock` job in flight, no worker or helper awake (other than the
+    /// caller), the runner's own loop asleep (when a helper asks), and no
+    /// task queued. The clock never jumps past real work.
+    pub(crate) fn idle_clock(&self, shared: &Shared, driver: Driver) -> Option<Instant> {
+        let clock = &shared.clock;
+        if !clock.is_virtual() || shared.jobs.pending() > 0 {
+            return None;
+        }
+        // Threads first, then the queues: a task taken by a thread counted
+        // asleep here was still queued when we look.
+        let me = usize::from(driver == Driver::Helper);
+        if self.workers.awake() > me {
+            return None;
+        }
+        if driver == Driver::Helper && self.owner_awake.load(Ordering::Acquire) {
+            return None;
+        }
+        if self.has_ready() || self.main_woken.load(Ordering::Acquire) {
+            return None;
+        }
+        clock.next_to_auto_advance()
     }
 }
 
@@ -515,17 +559,20 @@ fn pending_plain() -> bool {
 /// Marks the loop awake on this thread for one poll of [`Loop`]; while the
 /// loop waits in the reactor, wakes from this thread (timers and I/O fire
 /// here) must go through the shared queues and wake it.
-struct Awake;
+struct Awake<'a>(&'a Scheduler);
 
-impl Awake {
-    fn enter(scheduler: &Scheduler) -> Awake {
+impl Awake<'_> {
+    fn enter(scheduler: &Scheduler) -> Awake<'_> {
         local::try_with(|local| local.active.set(scheduler.address()));
-        Awake
+        // Release: a helper that sees the loop asleep sees what it did.
+        scheduler.owner_awake.store(true, Ordering::Release);
+        Awake(scheduler)
     }
 }
 
-impl Drop for Awake {
+impl Drop for Awake<'_> {
     fn drop(&mut self) {
+        self.0.owner_awake.store(false, Ordering::Release);
         local::try_with(|local| local.active.set(0));
     }
 }

@@ -21,10 +21,12 @@ use concurrent_queue::ConcurrentQueue;
 use event_listener::Event;
 use futures_lite::FutureExt;
 
+use async_io::Timer;
+
 use crate::local;
-use crate::scheduler::Runnable;
+use crate::scheduler::{Driver, Runnable};
 use crate::shared::Shared;
-use crate::wait::{self, noop_waker};
+use crate::wait::{self, noop_waker, Deadline};
 
 /// A runner's worker threads.
 pub(crate) struct Workers {
@@ -70,21 +72,40 @@ impl Workers {
         self.count > 0 || self.helpers.load(Ordering::Relaxed) > 0
     }
 
-    /// Wakes one sleeping worker or helper, if any sleeps. Call after the
-    /// push that it announces.
+    /// Wakes one more sleeping worker or helper, if any sleeps. Call after
+    /// the push that it announces.
+    ///
+    /// Additional, not `notify(1)`: that one does nothing while a listener
+    /// is notified and not yet awake, so two tasks pushed back to back would
+    /// wake one worker and leave the other asleep while the second task waits.
     pub(super) fn notify_one(&self) {
         if self.any() {
             atomic::fence(Ordering::SeqCst);
             if self.sleeping.load(Ordering::SeqCst) > 0 {
-                self.work.notify(1);
+                self.work.notify_additional(1);
             }
         }
     }
 
+    /// How many workers and helpers are awake: running a task, about to take
+    /// one, or (a helper) polling its own future. `SeqCst`, with the count
+    /// `sleep` keeps: read before a look at the queues, a thread that is
+    /// counted asleep here took nothing that the look missed.
+    pub(crate) fn awake(&self) -> usize {
+        let all = self.count + self.helpers.load(Ordering::SeqCst);
+        all.saturating_sub(self.sleeping.load(Ordering::SeqCst))
+    }
+
     /// Waits for `work` unless `global` has something or close stopped us.
-    async fn sleep(&self, global: &ConcurrentQueue<Runnable>) {
+    /// With a virtual clock, a thread going to sleep tells the runner's loop:
+    /// the clock does not jump while a worker or helper is awake (see
+    /// [`awake`](Self::awake)), so the loop looks again.
+    async fn sleep(&self, shared: &Shared, global: &ConcurrentQueue<Runnable>) {
         let listener = self.work.listen();
         self.sleeping.fetch_add(1, Ordering::SeqCst);
+        if shared.clock.is_virtual() {
+            shared.scheduler.wake_loop();
+        }
         if global.is_empty() && !self.is_stopping() {
             listener.await;
         }
@@ -118,12 +139,14 @@ impl Workers {
         }
     }
 
-    /// Tells the workers to stop, waits up to `timeout` for them to exit,
-    /// and joins those that did.
-    pub(crate) fn stop(&self, timeout: Duration) {
+    /// Tells the workers to stop, waits up to `timeout` for them (and the
+    /// helpers) to leave, and joins the workers that did. Returns the
+    /// deadline it kept, for close's next wait (the same `timeout` counts
+    /// from when there was anything to wait for).
+    pub(crate) fn stop(&self, timeout: Duration) -> Deadline {
         self.stopping.store(true, Ordering::SeqCst);
         if self.count == 0 && self.helpers.load(Ordering::SeqCst) == 0 {
-            return;
+            return Deadline::After(timeout);
         }
         let deadline = wait::deadline_after(timeout);
         self.work.notify(usize::MAX);
@@ -147,6 +170,7 @@ impl Workers {
                 let _ = handle.join();
             }
         }
+        Deadline::At(deadline)
     }
 
     fn is_stopping(&self) -> bool {
@@ -156,11 +180,13 @@ impl Workers {
 
 /// Runs `future` on this thread, running the `Send` tasks of `shared`
 /// meanwhile, as a worker would; `None` if the runner closes first (or had
-/// begun to).
+/// begun to). With a virtual clock, the helper drives it when the runner
+/// does no real work, as the runner's loop would: so
+/// `handle.block_on(runner::sleep(d))` returns on an idle runner.
 pub(crate) fn help<F: Future>(shared: &Arc<Shared>, future: Pin<&mut F>) -> Option<F::Output> {
     let workers = &shared.scheduler.workers;
     workers.helpers.fetch_add(1, Ordering::SeqCst);
-    let _leave = Leave(workers);
+    let _leave = Leave(shared);
     if workers.stopping.load(Ordering::SeqCst) || !shared.lifecycle.is_open() {
         return None;
     }
@@ -173,14 +199,27 @@ pub(crate) fn help<F: Future>(shared: &Arc<Shared>, future: Pin<&mut F>) -> Opti
     if let Poll::Ready(output) = future.as_mut().poll(&mut Context::from_waker(noop_waker())) {
         return Some(output);
     }
+    // The caller's future is polled only while close has not stopped the
+    // helpers: once it has, the tasks it may await are being dropped (a
+    // worker leaving drops what is queued), and `block_on` answers `Closed`
+    // rather than polling a future that would find its task gone.
+    let own = std::future::poll_fn(|cx| {
+        if workers.is_stopping() {
+            return Poll::Ready(None);
+        }
+        future.as_mut().poll(cx).map(Some)
+    });
     let global = shared.scheduler.global();
     let helping = async {
         let mut ran = 0usize;
+        // With a virtual clock: since when this helper has found nothing to do.
+        let mut idle_since: Option<Instant> = None;
         loop {
             if workers.is_stopping() {
                 return None;
             }
             if let Ok(runnable) = global.pop() {
+                idle_since = None;
                 super::run(runnable);
                 ran += 1;
                 // Let the helper's own future have its turn now and then.
@@ -189,23 +228,63 @@ pub(crate) fn help<F: Future>(shared: &Arc<Shared>, future: Pin<&mut F>) -> Opti
                 }
                 continue;
             }
-            workers.sleep(global).await;
+            let Some(next) = shared.scheduler.idle_clock(shared, Driver::Helper) else {
+                idle_since = None;
+                workers.sleep(shared, global).await;
+                continue;
+            };
+            // Idle with a timer pending: after the threshold, jump to it.
+            let since = *idle_since.get_or_insert_with(Instant::now);
+            let left = shared.clock.threshold.saturating_sub(since.elapsed());
+            if left.is_zero() {
+                idle_since = None;
+                shared.clock.jump_to(next, &shared.panics);
+                continue;
+            }
+            let threshold = async {
+                Timer::after(left).await;
+            };
+            workers.sleep(shared, global).or(threshold).await;
         }
     };
     // Polled again at once with the real waker, so no wake is lost; the
     // thread parks the plain way: the runner's own thread drives the reactor.
-    wait::park_on(async { Some(future.await) }.or(helping))
+    wait::park_on(own.or(helping))
 }
 
-/// Counts a helper out, also on unwinding, and tells close.
-struct Leave<'a>(&'a Workers);
+/// Counts a helper out, also on unwinding, and tells close; drops what a
+/// poll that outlasted close left behind.
+struct Leave<'a>(&'a Shared);
 
 impl Drop for Leave<'_> {
     fn drop(&mut self) {
-        self.0.helpers.fetch_sub(1, Ordering::SeqCst);
-        self.0.exited.notify(usize::MAX);
+        drop_abandoned(self.0);
+        let workers = &self.0.scheduler.workers;
+        workers.helpers.fetch_sub(1, Ordering::SeqCst);
+        workers.exited.notify(usize::MAX);
     }
 }
+
+/// On a worker or helper leaving after close cancelled the runner's tasks:
+/// drops the tasks that close abandoned to a poll on this thread (or any
+/// other) and that are left registered, now that their polls are over.
+/// Close has dropped every other task, so only `Send` tasks are left.
+fn drop_abandoned(shared: &Shared) {
+    if !shared.lifecycle.is_cancelled() {
+        return;
+    }
+    for _ in 0..ROUNDS {
+        for waker in shared.registry.wakers() {
+            waker.wake();
+        }
+        if !shared.scheduler.drop_queued(true) {
+            break;
+        }
+    }
+}
+
+/// How many times a leaving thread goes back for tasks that dropping made.
+const ROUNDS: usize = 100;
 
 /// The body of a worker thread: run `Send` tasks, one at a time, until told
 /// to stop.
@@ -226,12 +305,14 @@ fn work(shared: Arc<Shared>) {
                 super::run(runnable);
                 continue;
             }
-            workers.sleep(global).await;
+            workers.sleep(&shared, global).await;
         }
     });
-    // A poll that outlasted close may have rescheduled its task: drop it
-    // (and anything else left) here, where nobody will poll it again.
+    // A poll that outlasted close may have rescheduled its task, or left it
+    // registered: drop it (and anything else left) here, where nobody will
+    // poll it again.
     scheduler.drop_queued(true);
+    drop_abandoned(&shared);
     workers.done.fetch_add(1, Ordering::AcqRel);
     workers.exited.notify(usize::MAX);
 }

@@ -18,6 +18,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
+use crate::debug::{self, Panics};
+
 /// How long the loop must stay idle before a virtual clock jumps, unless the
 /// builder says otherwise ([`Builder::auto_advance_threshold`]).
 ///
@@ -98,8 +100,9 @@ impl Clock {
     }
 
     /// Moves the clock forward to `to` (never back) and wakes the timers
-    /// due by then, earliest first.
-    pub(crate) fn jump_to(&self, to: Instant) {
+    /// due by then, earliest first; a waker that panics is counted in
+    /// `panics`, and the others are still woken.
+    pub(crate) fn jump_to(&self, to: Instant, panics: &Panics) {
         let due: Vec<Waker> = {
             let Some(mut paused) = self.lock() else {
                 return;
@@ -111,7 +114,11 @@ impl Clock {
                 .into_values()
                 .collect()
         };
-        due.into_iter().for_each(Waker::wake);
+        for waker in due {
+            debug::catch(Some(panics), &"a waker woken by the virtual clock", || {
+                waker.wake();
+            });
+        }
     }
 
     /// The deadline of the next timer, if the clock is virtual and has one

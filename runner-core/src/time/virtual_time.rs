@@ -5,11 +5,13 @@
 //! the core, since each of them holds or looks up a runner.
 
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use crate::lifecycle::State;
 use crate::local;
 use crate::shared::Shared;
 
@@ -31,6 +33,14 @@ impl VirtualTimer {
     }
 
     pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.shared.lifecycle.get() == State::Closed {
+            // Its clock will never move again: waiting would hang.
+            panic!(
+                "a `runner::sleep` or `runner::timeout` on the virtual clock of a runner that has \
+                 closed was polled: that clock never moves again; await it before the runner \
+                 closes"
+            );
+        }
         let clock = &self.shared.clock;
         if clock.poll_deadline(self.deadline, &mut self.key, cx.waker()) {
             Poll::Ready(())
@@ -57,8 +67,8 @@ impl Drop for VirtualTimer {
 ///
 /// # Panics
 ///
-/// When called outside a runner, or on a runner without virtual time,
-/// saying so.
+/// When first polled outside a runner, or on a runner without virtual
+/// time, saying so and naming where `advance` was called.
 ///
 /// # Examples
 ///
@@ -79,28 +89,15 @@ impl Drop for VirtualTimer {
 /// ```
 #[track_caller]
 pub fn advance(duration: Duration) -> Advance {
-    let (shared, _) = local::current_or_panic("runner::advance");
-    if !shared.clock.is_virtual() {
-        panic!(
-            "`runner::advance` needs a runner with virtual time: build it with \
-             `Builder::virtual_time(true)`, or use `#[runner::test(virtual_time)]`"
-        );
-    }
-    let now = shared.clock.now();
-    // Too far to represent: as far as an `Instant` goes in practice.
-    let target = now
-        .checked_add(duration)
-        .unwrap_or_else(|| now + Duration::from_secs(u64::MAX >> 2));
-    // Ready tasks run first, so that a task spawned just before sets its
-    // timers before the clock moves.
     Advance {
-        shared,
-        target,
-        settling: Some(SETTLE_TURNS),
+        duration,
+        site: Location::caller(),
+        bound: None,
     }
 }
 
-/// The future returned by [`advance`].
+/// The future returned by [`advance`]. Like an `async fn`, it finds its
+/// runner when first polled, so `runner.run(runner::advance(d))` works.
 ///
 /// # Examples
 ///
@@ -115,6 +112,16 @@ pub fn advance(duration: Duration) -> Advance {
 /// ```
 #[must_use = "the clock moves only when the `Advance` is awaited"]
 pub struct Advance {
+    /// How far the clock moves.
+    duration: Duration,
+    /// Where `advance` was called, for the panics of the first poll.
+    site: &'static Location<'static>,
+    /// The runner and the target, from the first poll on.
+    bound: Option<Bound>,
+}
+
+/// An [`Advance`] once polled.
+struct Bound {
     shared: Arc<Shared>,
     /// Where the clock ends up.
     target: Instant,
@@ -123,34 +130,90 @@ pub struct Advance {
     settling: Option<usize>,
 }
 
-/// How many turns of the loop an [`Advance`] gives the woken tasks at most,
-/// between two jumps.
+/// How many turns of the loop an [`Advance`] gives the woken tasks at
+/// least, between two jumps (more when many tasks are pending: the loop
+/// runs a budget of tasks per turn).
 const SETTLE_TURNS: usize = 1000;
+
+impl Bound {
+    /// Binds an `advance` of `duration` to the runner polling it.
+    fn new(duration: Duration, site: &Location<'_>) -> Bound {
+        let Some((shared, _)) = local::current() else {
+            panic!(
+                "`runner::advance` (called at {site}) must be awaited in code that a \
+                 `runner::Runner` is running"
+            );
+        };
+        if !shared.clock.is_virtual() {
+            panic!(
+                "`runner::advance` (called at {site}) needs a runner with virtual time: build it \
+                 with `Builder::virtual_time(true)`, or use `#[runner::test(virtual_time)]`"
+            );
+        }
+        let target = saturating_add(shared.clock.now(), duration);
+        // Ready tasks run first, so that a task spawned just before sets its
+        // timers before the clock moves.
+        let settling = Some(settle_turns(&shared));
+        Bound {
+            shared,
+            target,
+            settling,
+        }
+    }
+}
+
+/// The turns the tasks woken by a jump get: enough for every pending task
+/// to run a few times at the loop's budget of tasks per turn.
+fn settle_turns(shared: &Shared) -> usize {
+    SETTLE_TURNS.max(shared.registry.pending() / 16)
+}
+
+/// `now + duration`, or as far as an `Instant` goes when that overflows.
+fn saturating_add(now: Instant, duration: Duration) -> Instant {
+    if let Some(target) = now.checked_add(duration) {
+        return target;
+    }
+    // The largest step that fits, found by halving.
+    let (mut fits, mut overflows) = (Duration::ZERO, duration);
+    while overflows - fits > Duration::from_secs(1) {
+        let middle = fits + (overflows - fits) / 2;
+        match now.checked_add(middle) {
+            Some(_) => fits = middle,
+            None => overflows = middle,
+        }
+    }
+    now + fits
+}
 
 impl Future for Advance {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let (duration, site) = (self.duration, self.site);
+        let bound = self.bound.get_or_insert_with(|| Bound::new(duration, site));
         // Let the tasks that the last jump woke run (and those they wake)
         // before jumping again.
-        if let Some(turns) = self.settling {
-            if turns > 0 && self.shared.scheduler.has_ready() {
-                self.settling = Some(turns - 1);
+        if let Some(turns) = bound.settling {
+            let scheduler = &bound.shared.scheduler;
+            let busy = scheduler.has_ready() || scheduler.workers.awake() > 0;
+            if turns > 0 && busy {
+                bound.settling = Some(turns - 1);
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
-            self.settling = None;
+            bound.settling = None;
         }
-        let clock = &self.shared.clock;
-        let next = clock.next_deadline().filter(|next| *next <= self.target);
+        let shared = &*bound.shared;
+        let clock = &shared.clock;
+        let next = clock.next_deadline().filter(|next| *next <= bound.target);
         let Some(next) = next else {
-            clock.jump_to(self.target);
+            clock.jump_to(bound.target, &shared.panics);
             return Poll::Ready(());
         };
-        clock.jump_to(next);
+        clock.jump_to(next, &shared.panics);
         // Yield once even if nothing looks ready: a woken task may be on its
         // way to a queue.
-        self.settling = Some(SETTLE_TURNS);
+        bound.settling = Some(settle_turns(shared));
         cx.waker().wake_by_ref();
         Poll::Pending
     }
@@ -219,7 +282,8 @@ impl Drop for ClockHold {
 impl std::fmt::Debug for Advance {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Advance")
-            .field("target", &self.target)
+            .field("duration", &self.duration)
+            .field("target", &self.bound.as_ref().map(|bound| bound.target))
             .finish_non_exhaustive()
     }
 }
