@@ -635,20 +635,62 @@ fn a_hung_cleanup_does_not_starve_earlier_ones() {
     assert!(report.elapsed < Duration::from_secs(2), "{report:?}");
 }
 
+// 11. Futures a busy worker is still polling when close gives up.
+
 #[test]
-fn a_run_with_only_timers_pending_jumps_without_waiting_for_real_time() {
-    let runner = Runner::builder().virtual_time(true).build();
-    let started = Instant::now();
-    runner.run(async {
-        for _ in 0..200 {
-            runner::sleep(Duration::from_millis(1)).await;
-        }
-    });
-    let took = started.elapsed();
-    assert!(
-        took < Duration::from_millis(400),
-        "200 sleeps on virtual time, one deadline at a time, took {took:?} of real time"
+fn close_counts_futures_a_worker_is_still_polling_as_abandoned() {
+    const TASKS: usize = 5;
+    let runner = Runner::builder()
+        .worker_threads(2)
+        .close_timeout(Duration::ZERO)
+        .build();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let release = Arc::new(AtomicBool::new(false));
+    let (started_tx, started_rx) = mpsc::channel();
+    for _ in 0..TASKS {
+        let (guard, started_tx, release) = (
+            DropCounter(drops.clone()),
+            started_tx.clone(),
+            release.clone(),
+        );
+        runner
+            .spawn(async move {
+                let _guard = guard;
+                let _ = started_tx.send(());
+                // One long poll, until released.
+                let deadline = Instant::now() + WAIT;
+                while !release.load(Ordering::SeqCst) && Instant::now() < deadline {
+                    std::hint::spin_loop();
+                }
+                std::future::pending::<()>().await
+            })
+            .detach();
+    }
+    // Both workers are inside a poll; the other three tasks wait in the queue.
+    for _ in 0..2 {
+        started_rx
+            .recv_timeout(WAIT)
+            .expect("a worker polls a task");
+    }
+    let report = runner.close();
+    let alive = TASKS - drops.load(Ordering::SeqCst);
+    release.store(true, Ordering::SeqCst);
+    assert_eq!(report.cancelled, TASKS, "{report:?}");
+    assert_eq!(
+        (report.dropped, report.abandoned),
+        (TASKS - alive, alive),
+        "{report:?}"
     );
+    assert!(report.dropped + report.abandoned <= report.cancelled);
+    // The workers drop the abandoned futures when their polls return.
+    let deadline = Instant::now() + WAIT;
+    while drops.load(Ordering::SeqCst) < TASKS {
+        assert!(
+            Instant::now() < deadline,
+            "the workers dropped what close abandoned"
+        );
+        thread::yield_now();
+    }
 }
 
 // Helpers.

@@ -143,10 +143,22 @@ impl Builder {
     /// has been idle for the [auto-advance
     /// threshold](Self::auto_advance_threshold): it then jumps to the next
     /// timer. The close timeout, a test's timeout, and timers of other crates
-    /// (async-io's, tokio's) keep counting real time. The clock only moves
-    /// while the runner's loop runs (in its runs), not between them; with
-    /// [`worker_threads`](Self::worker_threads), a task being polled on a
-    /// worker does not hold the clock (only the threshold does).
+    /// (async-io's, tokio's) keep counting real time.
+    ///
+    /// The clock never jumps past real work: not while a task of the runner
+    /// is queued or being polled on any thread (the runner's own, a
+    /// [worker](Self::worker_threads), a thread inside
+    /// [`Handle::block_on`](crate::Handle::block_on)), nor while an `unblock`
+    /// job started in the runner, or awaited by its code, is in flight. It
+    /// moves whenever the runner's loop is driven: in a run, or by a
+    /// `Handle::block_on` caller, so `handle.block_on(runner::sleep(d))`
+    /// returns on an idle runner. Once the runner has closed, its clock never
+    /// moves again, and polling one of its timers panics, saying so.
+    ///
+    /// With real I/O (loopback, tokio's sockets under the `tokio` feature), a
+    /// virtual [`timeout`](crate::timeout) may fire before the answer comes:
+    /// see [`auto_advance_threshold`](Self::auto_advance_threshold) and
+    /// [`hold_clock`](crate::hold_clock).
     ///
     /// # Examples
     ///
@@ -164,10 +176,20 @@ impl Builder {
     }
 
     /// Sets how long, in real time, the loop must stay idle before a virtual
-    /// clock jumps to its next timer (default
-    /// [`DEFAULT_AUTO_ADVANCE`], 5 ms), so that
-    /// an answer on loopback arrives before a virtual timeout fires. Zero
-    /// jumps as soon as the loop is idle.
+    /// clock jumps to its next timer (default [`DEFAULT_AUTO_ADVANCE`],
+    /// 5 ms), so that an answer on loopback arrives before a virtual timeout
+    /// fires. Zero jumps as soon as the loop is idle.
+    ///
+    /// What it trades: each jump waits this long of real idle time, so a run
+    /// through many distinct deadlines pays it per deadline (1,000 sleeps
+    /// one after the other: 5 s at the default). runner cannot tell whether a
+    /// pending task waits for a timer or for real I/O (async-io's reactor
+    /// and tokio's are shared by the whole process), so it cannot skip the
+    /// wait on its own. Code that only waits for timers (the usual test of
+    /// retries, heartbeats, backoff) should set it to zero
+    /// (`#[runner::test(virtual_time, auto_advance = "0ms")]`); code that
+    /// mixes in real I/O keeps a threshold longer than that I/O takes, or
+    /// holds the clock around it with [`hold_clock`](crate::hold_clock).
     ///
     /// # Examples
     ///

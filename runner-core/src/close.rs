@@ -194,6 +194,9 @@ fn finish(
     // Step 1 waited for wakes in flight; a task still inside a poll on a
     // worker or helper is abandoned to that thread: a last few looks only.
     drop_tasks(shared, Deadline::Now);
+    // A virtual clock never moves again: whoever still awaits one of its
+    // timers (outside the runner) is told so when it polls it.
+    shared.clock.wake_all(&shared.panics);
     release(shared, context);
     if shared.is_debug() {
         shared.panics.report_pending();
@@ -300,8 +303,9 @@ fn report_pending(shared: &Shared) {
 /// it closes, last registered first.
 ///
 /// The cleanup runs in a copy of the caller's context. A cleanup that panics
-/// is counted in [`CloseReport::panicked`]; the others still run. All of them
-/// together get the runner's close timeout. A cleanup registered while the
+/// is counted in [`CloseReport::panicked`]; the others still run. Each gets
+/// the runner's close timeout of its own: one that hangs is dropped at its
+/// timeout, and those registered before it still run. A cleanup registered while the
 /// runner closes still runs (or, past the timeout, is dropped); one
 /// registered after close has finished is dropped at once.
 ///

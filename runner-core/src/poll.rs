@@ -20,7 +20,11 @@
 //! What cannot be caught: async-task wakes the waker of whoever awaits a
 //! [`Task`](crate::Task) inside its abort guard, so a waker that panics when
 //! woken aborts the process. Wakers made by runner never panic; a hand-made
-//! waker polling a `Task` must not either.
+//! waker polling a `Task` must not either (`Unblock` wraps the caller's).
+//!
+//! The panics caught here are counted through `debug::catch`, the one
+//! catch-and-count path, which the floor-0 files (the clock's and close's
+//! wakers, a thread's own context at exit) use too.
 
 use std::any::Any;
 use std::future::Future;

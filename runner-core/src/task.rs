@@ -111,6 +111,14 @@ fn register<T>(
 /// abort-on-panic guard, so a waker that panics when woken aborts the
 /// process. Wakers made by runner (and by any executor worth the name) never
 /// panic; a hand-made waker polling a `Task` must not either.
+/// [`Unblock`](crate::Unblock) guards against such a waker (it wakes the
+/// caller's waker from one of its own, inside `catch_unwind`); `Task` does
+/// not, because that guard is an allocation per awaited task, more than the
+/// 2% of a spawn + await that it may cost.
+///
+/// Awaiting a task that close dropped panics ("the task was cancelled"),
+/// except inside [`Handle::block_on`](crate::Handle::block_on) of the
+/// closing runner, which returns `Err(Closed)` instead.
 ///
 /// # Examples
 ///
@@ -197,9 +205,7 @@ impl<T> Future for Task<T> {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Some(Ok(output))) => Poll::Ready(output.into_inner()),
             Poll::Ready(Some(Err(caught))) => caught.resume(),
-            Poll::Ready(None) => {
-                panic!("the task was cancelled: its runner closed before it finished")
-            }
+            Poll::Ready(None) => cancelled(),
         }
     }
 }
@@ -294,4 +300,19 @@ where
         );
     }
     spawn_local_on(&shared, context::current_vars(), site, future)
+}
+
+/// What awaiting a task that close dropped does: inside a
+/// `Handle::block_on` of the closing runner, unwinds with [`Closed`] (no
+/// panic message), which `block_on` turns into `Err(Closed)`; anywhere else,
+/// a panic that says what happened.
+#[cold]
+fn cancelled() -> ! {
+    let helping = local::with_current(|shared, reach| {
+        reach == Reach::Other && shared.lifecycle.is_cancelled()
+    });
+    if helping == Some(true) {
+        std::panic::resume_unwind(Box::new(Closed));
+    }
+    panic!("the task was cancelled: its runner closed before it finished")
 }

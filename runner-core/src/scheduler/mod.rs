@@ -13,6 +13,35 @@
 //! A wake from inside the loop that runs the task skips both and goes to the
 //! thread's plain queues (`local::PlainQueues`), with no atomic operation.
 //!
+//! # Where a task is: the rule close and the virtual clock read
+//!
+//! A registered task (see `registry`) is always in exactly one of four
+//! states, and only these steps move it:
+//!
+//! - **idle**: waiting to be woken; only its wakers reach it (the registry
+//!   keeps one, for close);
+//! - **in flight**: woken: async-task has marked it scheduled and the waking
+//!   thread is about to call our schedule function, which queues it;
+//! - **queued**: in a plain queue (the loop's thread) or a shared queue;
+//! - **inside a poll**: taken by [`run`] on the runner's thread, a worker or
+//!   a helper; afterwards idle, queued again, or gone (finished: its
+//!   `Polled` unregisters it as its future drops).
+//!
+//! What reads it:
+//!
+//! - **Close** moves the lifecycle to cancelled, after which [`run`] drops
+//!   every runnable it is handed instead of polling it. It then wakes every
+//!   registered task (idle -> queued) and drops what the queues hold until
+//!   the registry is empty: a task in flight lands in a queue and is dropped
+//!   there, a task inside a poll is dropped when its poll ends. At close's
+//!   timeout, the tasks still inside a poll on a worker or helper are
+//!   abandoned to that thread, which drops them when it leaves.
+//! - **The virtual clock** jumps only when no task is queued and no thread
+//!   that takes tasks is awake: workers and helpers count themselves asleep
+//!   only while they wait for work (`Workers::awake`), and the runner's loop
+//!   only while it parks. So no task is inside a poll either. A task in
+//!   flight at that moment was woken concurrently with the jump.
+//!
 //! # Where a run waits
 //!
 //! `block_on` polls the run's future once; a future that is ready at once

@@ -10,6 +10,7 @@
 //! polls nothing more: it drops what is left in the `Send` queue and exits.
 
 use std::future::Future;
+use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{self, AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -23,6 +24,7 @@ use futures_lite::FutureExt;
 
 use async_io::Timer;
 
+use crate::lifecycle::Closed;
 use crate::local;
 use crate::scheduler::{Driver, Runnable};
 use crate::shared::Shared;
@@ -199,15 +201,22 @@ pub(crate) fn help<F: Future>(shared: &Arc<Shared>, future: Pin<&mut F>) -> Opti
     if let Poll::Ready(output) = future.as_mut().poll(&mut Context::from_waker(noop_waker())) {
         return Some(output);
     }
-    // The caller's future is polled only while close has not stopped the
-    // helpers: once it has, the tasks it may await are being dropped (a
-    // worker leaving drops what is queued), and `block_on` answers `Closed`
-    // rather than polling a future that would find its task gone.
+    // The caller's future is polled only until close cancels the runner's
+    // tasks: from then on the tasks it may await are being dropped (by
+    // close, or by a worker or helper that takes them), and `block_on`
+    // answers `Closed` rather than polling a future that would find its task
+    // gone. A drop that wakes us happened after the state moved, so we see it.
     let own = std::future::poll_fn(|cx| {
-        if workers.is_stopping() {
+        if shared.lifecycle.is_cancelled() || workers.is_stopping() {
             return Poll::Ready(None);
         }
-        future.as_mut().poll(cx).map(Some)
+        // A task it awaits may still be dropped between that look and its
+        // poll: awaited here, it unwinds with `Closed` (see `task.rs`).
+        match panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+            Ok(polled) => polled.map(Some),
+            Err(payload) if payload.is::<Closed>() => Poll::Ready(None),
+            Err(payload) => panic::resume_unwind(payload),
+        }
     });
     let global = shared.scheduler.global();
     let helping = async {

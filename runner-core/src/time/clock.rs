@@ -141,6 +141,21 @@ impl Clock {
         }
     }
 
+    /// Wakes every pending timer once the runner has closed, so that whoever
+    /// awaits one polls it again and learns (by a panic) that this clock will
+    /// never move; a waker that panics is counted in `panics`.
+    pub(crate) fn wake_all(&self, panics: &Panics) {
+        let all: Vec<Waker> = match self.lock() {
+            Some(mut paused) => std::mem::take(&mut paused.timers).into_values().collect(),
+            None => return,
+        };
+        for waker in all {
+            debug::catch(Some(panics), &"a waker woken by the virtual clock", || {
+                waker.wake();
+            });
+        }
+    }
+
     /// Whether `deadline` has come; if not, (re-)registers `waker` under `key`.
     pub(crate) fn poll_deadline(
         &self,
