@@ -255,7 +255,7 @@ mod no_panic;
 /// ```
 #[proc_macro_attribute]
 pub fn scope(args: TokenStream, item: TokenStream) -> TokenStream {
-    scope::expand(args::Kind::Scope, args.into(), item.into()).into()
+    scope::expand(args.into(), item.into()).into()
 }
 
 /// Marks a test whose body runs its `run!` calls on one `Runner`:

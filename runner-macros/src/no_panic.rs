@@ -11,7 +11,6 @@ use proc_macro2::{Delimiter, Group, Ident, Literal, Punct, Spacing, Span, TokenS
 use proptest::prelude::*;
 use quote::quote;
 
-use crate::args::Kind;
 use crate::scope;
 use crate::test_attr;
 
@@ -205,7 +204,7 @@ fn config() -> ProptestConfig {
 }
 
 fn expand_both(args: TokenStream, item: TokenStream) {
-    let _ = scope::expand(Kind::Scope, args.clone(), item.clone());
+    let _ = scope::expand(args.clone(), item.clone());
     let _ = test_attr::expand(args, item);
 }
 
@@ -285,10 +284,10 @@ proptest! {
     #[test]
     fn valid_options_on_valid_fns_expand_to_a_fn(which in 0..3usize, args in 0..9usize) {
         // `timeout` is a test option, and a test takes no parameters.
-        let (kind, which) = if ARGS[args].starts_with("timeout") { (Kind::Test, 0) } else { (Kind::Scope, which) };
-        let item = TokenStream::from_str(VALID_FNS[which]).unwrap();
+        let test = ARGS[args].starts_with("timeout");
+        let item = TokenStream::from_str(VALID_FNS[if test { 0 } else { which }]).unwrap();
         let args = TokenStream::from_str(ARGS[args]).unwrap();
-        let out = scope::expand(kind, args, item);
+        let out = if test { test_attr::expand(args, item) } else { scope::expand(args, item) };
         prop_assert!(!out.to_string().contains("compile_error"), "{}", out);
         prop_assert!(syn::parse2::<syn::ItemFn>(out.clone()).is_ok(), "{}", out);
     }

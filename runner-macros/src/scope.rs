@@ -38,14 +38,30 @@ use syn::{Error, Ident, Item, ItemFn, ReturnType, Signature, Type};
 use crate::args::{self, Args, Kind};
 use crate::fallback;
 use crate::rewrite::{Rewriter, Target};
-use crate::test_attr;
 
-/// Expands `#[runner::scope(args)]` (or `#[runner::test(args)]`, by `kind`)
-/// on `item`.
+/// Expands `#[runner::scope(args)]` on `item`.
 ///
 /// Never panics; on mistakes, returns the best expansion it can plus one
 /// `compile_error!` per mistake.
-pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand_as(Kind::Scope, args, item, |_, _, _| TokenStream::new())
+}
+
+/// Expands an attribute of `kind` that builds on the scope: `#[runner::test]`
+/// is the scope plus what `mark` adds.
+///
+/// `mark` is called with the parsed function, whether the scope found it
+/// usable, and the errors so far; it may change the function, adds its own
+/// errors, and returns the attributes to emit in front of it (`#[test]`).
+///
+/// Never panics; on mistakes, returns the best expansion it can plus one
+/// `compile_error!` per mistake.
+pub(crate) fn expand_as(
+    kind: Kind,
+    args: TokenStream,
+    item: TokenStream,
+    mark: impl FnOnce(&mut ItemFn, bool, &mut Vec<Error>) -> TokenStream,
+) -> TokenStream {
     let (args, args_errors) = args::parse(kind, args);
     let mut errors: Vec<Error> = args_errors.into_iter().collect();
     let item_fn = match syn::parse2::<Item>(item.clone()) {
@@ -71,12 +87,18 @@ pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenS
             return fallback::with_errors(item, args::combine(errors));
         }
     };
-    let output = expand_fn(kind, &args, item_fn, &mut errors);
+    let output = expand_fn(kind, &args, item_fn, mark, &mut errors);
     fallback::with_errors(output, args::combine(errors))
 }
 
 /// Validates and expands one function; mistakes go to `errors`.
-fn expand_fn(kind: Kind, args: &Args, mut item_fn: ItemFn, errors: &mut Vec<Error>) -> TokenStream {
+fn expand_fn(
+    kind: Kind,
+    args: &Args,
+    mut item_fn: ItemFn,
+    mark: impl FnOnce(&mut ItemFn, bool, &mut Vec<Error>) -> TokenStream,
+    errors: &mut Vec<Error>,
+) -> TokenStream {
     let mut valid = true;
     if let Some(asyncness) = &item_fn.sig.asyncness {
         errors.push(Error::new_spanned(
@@ -100,10 +122,7 @@ fn expand_fn(kind: Kind, args: &Args, mut item_fn: ItemFn, errors: &mut Vec<Erro
         ));
         valid = false;
     }
-    let test_attribute = match kind {
-        Kind::Test => test_attr::prepare(&mut item_fn, valid, errors),
-        Kind::Scope => TokenStream::new(),
-    };
+    let test_attribute = mark(&mut item_fn, valid, errors);
 
     let ItemFn {
         attrs,
@@ -327,8 +346,8 @@ fn has_impl_trait(tokens: TokenStream) -> bool {
 mod tests {
     use super::*;
 
-    fn expand_str(kind: Kind, args: TokenStream, item: TokenStream) -> String {
-        expand(kind, args, item).to_string()
+    fn expand_str(args: TokenStream, item: TokenStream) -> String {
+        expand(args, item).to_string()
     }
 
     /// The messages of the `compile_error!`s in `output`, braced or not.
@@ -350,7 +369,6 @@ mod tests {
     #[test]
     fn plain_fn_is_wrapped() {
         let out = expand_str(
-            Kind::Scope,
             quote!(),
             quote!(
                 fn f() -> usize {
@@ -373,7 +391,6 @@ mod tests {
     #[test]
     fn main_hands_its_body_to_the_ctrl_c_helper() {
         let out = expand_str(
-            Kind::Scope,
             quote!(),
             quote!(
                 fn main() -> std::io::Result<()> {
@@ -395,27 +412,23 @@ mod tests {
     #[test]
     fn options_become_builder_calls() {
         let out = expand_str(
-            Kind::Test,
             quote!(
                 debug,
                 worker_threads = 2,
                 close_timeout = "200ms",
-                timeout = "5s",
+                virtual_time,
                 crate = "rt"
             ),
             quote!(
                 fn f() {}
             ),
         );
-        assert!(
-            out.starts_with("# [:: core :: prelude :: v1 :: test] fn f ()"),
-            "{out}"
-        );
+        assert!(out.starts_with("fn f ()"), "{out}");
         assert!(
             out.contains(
                 "rt :: __private :: Runner :: builder () . debug (true) . worker_threads (2) \
                  . close_timeout (:: core :: time :: Duration :: from_millis (200)) \
-                 . __test_timeout (:: core :: time :: Duration :: from_secs (5)) . build ()"
+                 . virtual_time (true) . build ()"
             ),
             "{out}"
         );
@@ -424,7 +437,6 @@ mod tests {
     #[test]
     fn signature_and_attributes_are_kept() {
         let out = expand_str(
-            Kind::Scope,
             quote!(),
             quote!(
                 #[inline]
@@ -464,7 +476,7 @@ mod tests {
                 }
             ),
         ] {
-            let out = expand_str(Kind::Scope, quote!(), item);
+            let out = expand_str(quote!(), item);
             assert!(out.contains("let __runner_ret = {"), "{out}");
         }
     }
@@ -472,7 +484,6 @@ mod tests {
     #[test]
     fn async_fn_is_an_error_at_async() {
         let out = expand_str(
-            Kind::Scope,
             quote!(),
             quote!(
                 async fn f() {
@@ -496,7 +507,6 @@ mod tests {
     #[test]
     fn async_main_is_kept_as_a_sync_main_holding_the_async_body() {
         let out = expand_str(
-            Kind::Scope,
             quote!(),
             quote!(
                 async fn main() -> u8 {
@@ -518,7 +528,6 @@ mod tests {
     #[test]
     fn const_fn_is_an_error() {
         let out = expand_str(
-            Kind::Scope,
             quote!(),
             quote!(
                 const fn f() {}
@@ -558,7 +567,7 @@ mod tests {
                 "trait T",
             ),
         ] {
-            let out = expand_str(Kind::Scope, quote!(), item.clone());
+            let out = expand_str(quote!(), item.clone());
             assert!(out.starts_with(&item.to_string()), "{out}");
             assert_eq!(
                 errors(&out),
@@ -571,7 +580,6 @@ mod tests {
     #[test]
     fn trait_method_without_body_is_an_error() {
         let out = expand_str(
-            Kind::Scope,
             quote!(),
             quote!(
                 fn f(&self) -> u8;
@@ -590,7 +598,6 @@ mod tests {
     #[test]
     fn argument_errors_still_expand_the_fn() {
         let out = expand_str(
-            Kind::Scope,
             quote!(worker_threads = "2", debug),
             quote!(
                 fn f() {
@@ -612,7 +619,6 @@ mod tests {
     #[test]
     fn errors_are_combined() {
         let out = expand_str(
-            Kind::Scope,
             quote!(nope, timeout = "1s"),
             quote!(
                 async fn f() {
@@ -625,7 +631,7 @@ mod tests {
 
     #[test]
     fn unparsable_items_are_returned_unchanged() {
-        let out = expand_str(Kind::Scope, quote!(), quote!(+ + +));
+        let out = expand_str(quote!(), quote!(+ + +));
         assert!(out.starts_with("+ + +"), "{out}");
         assert_eq!(errors(&out).len(), 1, "{out}");
     }

@@ -1,7 +1,9 @@
 //! `#[runner::test]`: `#[test]` plus `#[runner::scope]`.
 //!
 //! This module only adds what is specific to tests: the `#[test]`
-//! attribute, and the checks that it can be added.
+//! attribute, and the checks that it can be added. It builds on
+//! `scope.rs`, which knows nothing of tests beyond the `Kind` it is given:
+//! the scope hands the parsed function to [`prepare`] before expanding it.
 
 use proc_macro2::TokenStream;
 use quote::{quote, ToTokens};
@@ -10,9 +12,10 @@ use syn::{Attribute, Error, ItemFn};
 use crate::args::Kind;
 use crate::scope;
 
-/// Expands `#[runner::test(args)]` on `item`.
+/// Expands `#[runner::test(args)]` on `item`: the scope's expansion, marked
+/// as a test by [`prepare`].
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
-    scope::expand(Kind::Test, args, item)
+    scope::expand_as(Kind::Test, args, item, prepare)
 }
 
 /// Checks that `item_fn` can be a test and returns the attribute that makes
@@ -22,11 +25,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
 /// `async fn`). Then, or when the function takes parameters, no `#[test]` is
 /// added, so that rustc reports only our error, not its own on top. Other
 /// test attributes are reported and removed for the same reason.
-pub(crate) fn prepare(
-    item_fn: &mut ItemFn,
-    mut valid: bool,
-    errors: &mut Vec<Error>,
-) -> TokenStream {
+fn prepare(item_fn: &mut ItemFn, mut valid: bool, errors: &mut Vec<Error>) -> TokenStream {
     if !item_fn.sig.inputs.is_empty() {
         errors.push(Error::new_spanned(
             &item_fn.sig.inputs,
@@ -87,6 +86,34 @@ mod tests {
             "{out}"
         );
         assert!(!out.contains("compile_error"), "{out}");
+    }
+
+    #[test]
+    fn options_become_builder_calls() {
+        let out = expand_str(
+            quote!(
+                debug,
+                worker_threads = 2,
+                close_timeout = "200ms",
+                timeout = "5s",
+                crate = "rt"
+            ),
+            quote!(
+                fn f() {}
+            ),
+        );
+        assert!(
+            out.starts_with("# [:: core :: prelude :: v1 :: test] fn f ()"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "rt :: __private :: Runner :: builder () . debug (true) . worker_threads (2) \
+                 . close_timeout (:: core :: time :: Duration :: from_millis (200)) \
+                 . __test_timeout (:: core :: time :: Duration :: from_secs (5)) . build ()"
+            ),
+            "{out}"
+        );
     }
 
     #[test]
