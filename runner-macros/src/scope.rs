@@ -27,8 +27,17 @@
 //! body can neither see them nor clash with them.
 //!
 //! `fn main` and `#[runner::test]` functions hand their body, as a closure,
-//! to `__private::main` (Ctrl-C) and `__private::test` (the timeout); an
-//! `async fn`, which is an error, is emitted with each `run!` as `.await`.
+//! to `__private::main` (Ctrl-C) and `__private::test` (the timeout). An
+//! `async fn` becomes a sync one whose body is one run:
+//!
+//! ```text
+//! let __runner_ret: Ret = {
+//!     Runner::run(__runner_scope, async move {
+//!         let __runner_ret: Ret = { body };
+//!         return __runner_ret;
+//!     })
+//! };
+//! ```
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
@@ -100,17 +109,6 @@ fn expand_fn(
     errors: &mut Vec<Error>,
 ) -> TokenStream {
     let mut valid = true;
-    if let Some(asyncness) = &item_fn.sig.asyncness {
-        errors.push(Error::new_spanned(
-            asyncness,
-            format!(
-                "`{}` functions cannot be `async`; remove `async`: the attribute provides the \
-                 runtime, and `run!(fut)` runs each future on it",
-                kind.attr()
-            ),
-        ));
-        valid = false;
-    }
     if let Some(constness) = item_fn.sig.constness.take() {
         // Emitted without `const`, so that building the runner is no error.
         errors.push(Error::new_spanned(
@@ -131,29 +129,6 @@ fn expand_fn(
         mut block,
     } = item_fn;
     let krate = args.crate_path();
-    if sig.asyncness.is_some() {
-        // The fallback for an `async fn`: the function as written, each
-        // `run!(fut)` as `fut.await`, so the only error is ours.
-        Rewriter::new(Target::Await, &krate).visit_block_mut(&mut block);
-        if Entry::of(Kind::Scope, &sig) == Entry::Main {
-            // An `async fn main` is an error of its own (E0752): a sync
-            // `main` holds the async body, checked but never called.
-            let inner = Ident::new("__runner_async_main", Span::mixed_site());
-            let mut inner_sig = sig.clone();
-            inner_sig.ident = inner;
-            sig.asyncness = None;
-            return quote! {
-                #test_attribute
-                #(#attrs)*
-                #vis #sig {
-                    #[allow(dead_code)]
-                    #inner_sig #block
-                    ::core::unreachable!()
-                }
-            };
-        }
-        return quote!(#test_attribute #(#attrs)* #vis #sig #block);
-    }
     let runner = Ident::new("__runner_scope", Span::mixed_site());
     let entry = Entry::of(kind, &sig);
     let runs_on = match entry {
@@ -161,28 +136,77 @@ fn expand_fn(
         Entry::Test => "TestScope",
         Entry::Main | Entry::Other => "Runner",
     };
-    let target = Target::Call {
+    let target = Target {
         runner: &runner,
         runs_on,
     };
-    Rewriter::new(target, &krate).visit_block_mut(&mut block);
+    let mut rewriter = Rewriter::new(target, &krate);
+    // An `async fn` becomes a sync one, whose whole body is one run.
+    let body = match sig.asyncness.take() {
+        Some(asyncness) => {
+            rewriter.visit_async_body_mut(&mut block);
+            one_run(asyncness.span, &sig.output, target, &krate, &block)
+        }
+        None => {
+            rewriter.visit_block_mut(&mut block);
+            block.to_token_stream()
+        }
+    };
 
     let builder = builder(args, &krate);
-    let body = wrap_body(
-        entry,
-        args,
-        &sig,
-        &runner,
-        &krate,
-        builder,
-        block.to_token_stream(),
-    );
+    let body = wrap_body(entry, args, &sig, &runner, &krate, builder, body);
     quote! {
         #test_attribute
         #(#attrs)*
         #vis #sig {
             #body
         }
+    }
+}
+
+/// The body of an `async fn`: one run of an `async move` block holding the
+/// whole body, on what `target` names.
+///
+/// The block's value is bound with the function's return type, so that the
+/// body's tail is checked against it as in the `async fn` (coercions, and
+/// errors pointing at the body and the declared type), and its `?`s convert
+/// their errors into it. The block takes the parameters it uses, as the
+/// future of an `async fn` does; the run borrows nothing from the caller
+/// that the function does not. Every token is spanned on the `async`
+/// keyword: errors about the run, and `Location::caller()` in it (a test's
+/// timeout, debug mode's slow polls), point at the user's function.
+fn one_run(
+    asyncness: Span,
+    output: &ReturnType,
+    target: Target<'_>,
+    krate: &syn::Path,
+    block: &syn::Block,
+) -> TokenStream {
+    let ret = Ident::new("__runner_ret", Span::mixed_site().located_at(asyncness));
+    let annotation = return_annotation(output);
+    let never = matches!(output, ReturnType::Type(_, ty) if matches!(**ty, Type::Never(_)));
+    let future = if annotation.is_empty() {
+        quote_spanned!(asyncness=> async move #block)
+    } else {
+        quote_spanned! {asyncness=>
+            async move {
+                let #ret #annotation = #block;
+                // After a body that never ends: no reason to warn about our code.
+                #[allow(unreachable_code)]
+                return #ret;
+            }
+        }
+    };
+    let run = target.call(krate, asyncness, future);
+    if never {
+        // `!` cannot be written on the `let`: the block's value is `()`, and
+        // the run of a body that never ends does not return either.
+        quote_spanned!(asyncness=> {
+            #run;
+            ::core::unreachable!("the body of a function returning `!` returned")
+        })
+    } else {
+        quote_spanned!(asyncness=> { #run })
     }
 }
 
@@ -482,47 +506,101 @@ mod tests {
     }
 
     #[test]
-    fn async_fn_is_an_error_at_async() {
+    fn async_fn_is_one_run_of_its_body() {
         let out = expand_str(
             quote!(),
             quote!(
-                async fn f() {
+                async fn f(x: &str) -> Result<usize, E> {
+                    let n = g(x).await?;
+                    Ok(n)
+                }
+            ),
+        );
+        assert_eq!(
+            out,
+            "fn f (x : & str) -> Result < usize , E > { \
+             let __runner_owner = :: runner :: __private :: Runner :: builder () . build () ; \
+             let __runner_scope : & :: runner :: __private :: Runner = & __runner_owner ; \
+             let __runner_entered = :: runner :: __private :: Runner :: enter (__runner_scope) ; \
+             let __runner_ret : Result < usize , E > = { \
+             :: runner :: __private :: Runner :: run (__runner_scope , async move { \
+             let __runner_ret : Result < usize , E > = { let n = g (x) . await ? ; Ok (n) } ; \
+             # [allow (unreachable_code)] return __runner_ret ; }) } ; \
+             # [allow (unreachable_code)] return __runner_ret ; }"
+        );
+        assert!(errors(&out).is_empty());
+    }
+
+    #[test]
+    fn async_main_is_one_run_inside_the_ctrl_c_helper() {
+        let out = expand_str(
+            quote!(),
+            quote!(
+                async fn main() {
+                    g().await
+                }
+            ),
+        );
+        assert_eq!(
+            out,
+            "fn main () { \
+             # [allow (unreachable_code)] return :: runner :: __private :: main (\
+             :: runner :: __private :: Runner :: builder () . build () , \
+             | __runner_scope : & :: runner :: __private :: Runner | -> () { \
+             :: runner :: __private :: Runner :: run (__runner_scope , async move { \
+             let __runner_ret : () = { g () . await } ; \
+             # [allow (unreachable_code)] return __runner_ret ; }) }) ; }"
+        );
+        assert!(errors(&out).is_empty());
+    }
+
+    #[test]
+    fn async_fn_returning_impl_trait_or_never_is_not_annotated() {
+        let out = expand_str(
+            quote!(),
+            quote!(
+                async fn f() -> impl Display {
+                    1
+                }
+            ),
+        );
+        assert!(
+            out.contains("Runner :: run (__runner_scope , async move { 1 }) }"),
+            "{out}"
+        );
+        let out = expand_str(
+            quote!(),
+            quote!(
+                async fn f() -> ! {
+                    loop {}
+                }
+            ),
+        );
+        assert!(
+            out.contains(
+                "Runner :: run (__runner_scope , async move { loop { } }) ; \
+                 :: core :: unreachable ! ("
+            ),
+            "{out}"
+        );
+        assert!(errors(&out).is_empty());
+    }
+
+    #[test]
+    fn run_in_an_async_fn_is_an_error_at_the_run() {
+        let out = expand_str(
+            quote!(),
+            quote!(
+                async fn f() -> u8 {
                     run!(g())
                 }
             ),
         );
         assert_eq!(
             errors(&out),
-            ["`#[runner::scope]` functions cannot be `async`; remove `async`: the attribute provides the runtime, and `run!(fut)` runs each future on it"]
+            ["`run!` cannot be used inside an `async` block; `.await` the future instead"]
         );
-        // The function is still there, each `run!` as an `.await`.
-        assert_eq!(
-            out.split(":: core :: compile_error").next(),
-            Some(
-                "async fn f () { :: core :: future :: IntoFuture :: into_future (g ()) . await } "
-            )
-        );
-    }
-
-    #[test]
-    fn async_main_is_kept_as_a_sync_main_holding_the_async_body() {
-        let out = expand_str(
-            quote!(),
-            quote!(
-                async fn main() -> u8 {
-                    run!(g())
-                }
-            ),
-        );
-        assert_eq!(errors(&out).len(), 1, "{out}");
-        assert!(
-            out.starts_with(
-                "fn main () -> u8 { # [allow (dead_code)] async fn __runner_async_main () -> u8 \
-                 { :: core :: future :: IntoFuture :: into_future (g ()) . await } \
-                 :: core :: unreachable ! () }"
-            ),
-            "{out}"
-        );
+        assert!(out.starts_with("fn f () -> u8 {"), "{out}");
     }
 
     #[test]
@@ -621,7 +699,7 @@ mod tests {
         let out = expand_str(
             quote!(nope, timeout = "1s"),
             quote!(
-                async fn f() {
+                const fn f() {
                     async { run!(g()) };
                 }
             ),

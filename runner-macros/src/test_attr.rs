@@ -21,8 +21,8 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
 /// Checks that `item_fn` can be a test and returns the attribute that makes
 /// it one.
 ///
-/// `valid` is false when the scope already found the function unusable (an
-/// `async fn`). Then, or when the function takes parameters, no `#[test]` is
+/// `valid` is false when the scope already found the function unusable (a
+/// `const fn`). Then, or when the function takes parameters, no `#[test]` is
 /// added, so that rustc reports only our error, not its own on top. Other
 /// test attributes are reported and removed for the same reason.
 fn prepare(item_fn: &mut ItemFn, mut valid: bool, errors: &mut Vec<Error>) -> TokenStream {
@@ -176,17 +176,70 @@ mod tests {
     }
 
     #[test]
-    fn async_test_gets_no_test_attribute() {
+    fn an_async_test_is_a_test_whose_body_is_one_run() {
         let out = expand_str(
-            quote!(),
+            quote!(timeout = "5s"),
+            quote!(
+                async fn t() -> Result<(), E> {
+                    f().await?;
+                    Ok(())
+                }
+            ),
+        );
+        assert!(
+            out.starts_with("# [:: core :: prelude :: v1 :: test] fn t () -> Result < () , E >"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "| __runner_scope : & :: runner :: __private :: TestScope < '_ > | \
+                 -> Result < () , E > { :: runner :: __private :: TestScope :: run \
+                 (__runner_scope , async move { let __runner_ret : Result < () , E > = \
+                 { f () . await ? ; Ok (()) } ; # [allow (unreachable_code)] return __runner_ret ; }) }"
+            ),
+            "{out}"
+        );
+        assert!(!out.contains("compile_error"), "{out}");
+    }
+
+    #[test]
+    fn an_async_shared_test_is_one_run_on_the_shared_runner() {
+        let out = expand_str(
+            quote!(shared),
             quote!(
                 async fn t() {}
             ),
         );
         assert!(
-            out.contains("`#[runner::test]` functions cannot be `async`"),
+            out.contains(
+                "return :: runner :: __private :: shared_test (:: core :: option :: Option :: None"
+            ),
             "{out}"
         );
-        assert!(out.starts_with("# [allow (dead_code)] async fn t"), "{out}");
+        assert!(
+            out.contains(
+                "{ :: runner :: __private :: SharedScope :: run (__runner_scope , async move {"
+            ),
+            "{out}"
+        );
+        assert!(!out.contains("compile_error"), "{out}");
+    }
+
+    #[test]
+    fn an_async_test_with_parameters_is_an_error() {
+        let out = expand_str(
+            quote!(),
+            quote!(
+                async fn t(x: u8) {}
+            ),
+        );
+        assert!(
+            out.contains("`#[runner::test]` functions cannot take parameters"),
+            "{out}"
+        );
+        assert!(
+            out.starts_with("# [allow (dead_code)] fn t (x : u8)"),
+            "{out}"
+        );
     }
 }
