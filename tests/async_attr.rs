@@ -93,6 +93,41 @@ async fn an_async_test_with_virtual_time_sleeps_an_hour_at_once() {
     );
 }
 
+#[runner::test(virtual_time, auto_advance = "0ms", timeout = "10s")]
+async fn auto_advance_zero_jumps_without_real_idle() {
+    let start = Instant::now();
+    let before = runner::now();
+    // An hour of 10 s heartbeats: 360 jumps of the clock. With the default
+    // threshold, each jump waits 5 ms of real idle time (1.8 s in all).
+    let mut beats = 0;
+    while runner::now() - before < Duration::from_secs(3600) {
+        runner::sleep(Duration::from_secs(10)).await;
+        beats += 1;
+    }
+    assert_eq!(beats, 360);
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[runner::scope(virtual_time, auto_advance = "200ms")]
+async fn heartbeats_with_a_long_threshold(beats: u32) -> Duration {
+    let start = Instant::now();
+    for _ in 0..beats {
+        runner::sleep(Duration::from_secs(10)).await;
+    }
+    start.elapsed()
+}
+
+#[test]
+fn auto_advance_waits_its_threshold_of_real_idle_before_each_jump() {
+    // Two jumps, each after 200 ms of real idle time.
+    let elapsed = heartbeats_with_a_long_threshold(2);
+    assert!(elapsed >= Duration::from_millis(400), "{elapsed:?}");
+}
+
 // Shared tests.
 
 #[runner::test(shared, timeout = "5s")]

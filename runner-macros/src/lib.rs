@@ -242,6 +242,7 @@ mod no_panic;
 /// | `worker_threads = 2` | `.worker_threads(2)` | threads that run `Send` tasks besides the caller's |
 /// | `close_timeout = "200ms"` | `.close_timeout(Duration::from_millis(200))` | units: `ms` and `s` |
 /// | `virtual_time` (or `virtual_time = true`/`false`) | `.virtual_time(true)` | the runner's clock starts paused and jumps when the loop is idle; see `Builder::virtual_time` |
+/// | `auto_advance = "0ms"` (with `virtual_time`) | `.auto_advance_threshold(Duration::from_millis(0))` | units: `ms` and `s`; how long the loop must stay idle, in real time, before the virtual clock jumps (default 5 ms, so that an answer on loopback arrives before a virtual timeout fires); `"0ms"` jumps at once, for tests whose waits are all on the virtual clock; without `virtual_time`, a compile error |
 /// | `crate = "path"` | | where the `runner` crate is, when it is renamed or re-exported |
 ///
 /// ```
@@ -394,8 +395,9 @@ pub fn scope(args: TokenStream, item: TokenStream) -> TokenStream {
 /// saying why). The test's context starts empty and carries from one `run!`
 /// to the next; `timeout` applies to this test alone. `shared` cannot be
 /// combined with the options that configure a test's own runner (`debug`,
-/// `worker_threads`, `close_timeout`) nor with `virtual_time` (the shared
-/// clock counts real time): each is a compile error. Under cargo-nextest,
+/// `worker_threads`, `close_timeout`, `auto_advance`) nor with
+/// `virtual_time` (the shared clock counts real time): each is a compile
+/// error. Under cargo-nextest,
 /// which runs each test in a process of its own, "shared" means shared by
 /// the tests of one process.
 ///

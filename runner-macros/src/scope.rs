@@ -229,6 +229,9 @@ fn builder(args: &Args, krate: &syn::Path) -> TokenStream {
         let virtual_time = syn::LitBool::new(virtual_time, span);
         chain.extend(quote_spanned!(span=> .virtual_time(#virtual_time)));
     }
+    if let Some(threshold) = &args.auto_advance {
+        chain.extend(quote_spanned!(threshold.span=> .auto_advance_threshold(#threshold)));
+    }
     if let Some(timeout) = &args.timeout {
         chain.extend(quote_spanned!(timeout.span=> .__test_timeout(#timeout)));
     }
@@ -441,6 +444,7 @@ mod tests {
                 worker_threads = 2,
                 close_timeout = "200ms",
                 virtual_time,
+                auto_advance = "0ms",
                 crate = "rt"
             ),
             quote!(
@@ -452,7 +456,8 @@ mod tests {
             out.contains(
                 "rt :: __private :: Runner :: builder () . debug (true) . worker_threads (2) \
                  . close_timeout (:: core :: time :: Duration :: from_millis (200)) \
-                 . virtual_time (true) . build ()"
+                 . virtual_time (true) \
+                 . auto_advance_threshold (:: core :: time :: Duration :: from_millis (0)) . build ()"
             ),
             "{out}"
         );
