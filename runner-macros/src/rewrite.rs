@@ -416,7 +416,7 @@ fn error_expr(error: Error) -> TokenStream {
 }
 
 /// `tokens` with every span, in groups too, set to `span`.
-fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+pub(crate) fn respan(tokens: TokenStream, span: Span) -> TokenStream {
     tokens
         .into_iter()
         .map(|mut token| {

@@ -39,14 +39,14 @@
 //! };
 //! ```
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Delimiter, Group, Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::visit_mut::VisitMut;
 use syn::{Error, Ident, Item, ItemFn, ReturnType, Signature, Type};
 
 use crate::args::{self, Args, Kind};
 use crate::fallback;
-use crate::rewrite::{Rewriter, Target};
+use crate::rewrite::{respan, Rewriter, Target};
 
 /// Expands `#[runner::scope(args)]` on `item`.
 ///
@@ -129,7 +129,10 @@ fn expand_fn(
         mut block,
     } = item_fn;
     let krate = args.crate_path();
-    let runner = Ident::new("__runner_scope", Span::mixed_site());
+    let runner = Ident::new(
+        "__runner_scope",
+        Span::mixed_site().located_at(sig.ident.span()),
+    );
     let entry = Entry::of(kind, &sig);
     let runs_on = match entry {
         Entry::Test if args.is_shared() => "SharedScope",
@@ -153,14 +156,19 @@ fn expand_fn(
         }
     };
 
+    // The new body's braces are located at the old body's closing brace,
+    // where its locals, the runner among them, are dropped.
+    let close = Span::call_site().located_at(block.brace_token.span.close());
     let builder = builder(args, &krate);
-    let body = wrap_body(entry, args, &sig, &runner, &krate, builder, body);
+    let mut body = Group::new(
+        Delimiter::Brace,
+        wrap_body(entry, args, &sig, &runner, &krate, builder, body),
+    );
+    body.set_span(close);
     quote! {
         #test_attribute
         #(#attrs)*
-        #vis #sig {
-            #body
-        }
+        #vis #sig #body
     }
 }
 
@@ -172,9 +180,9 @@ fn expand_fn(
 /// errors pointing at the body and the declared type), and its `?`s convert
 /// their errors into it. The block takes the parameters it uses, as the
 /// future of an `async fn` does; the run borrows nothing from the caller
-/// that the function does not. Every token is spanned on the `async`
-/// keyword: errors about the run, and `Location::caller()` in it (a test's
-/// timeout, debug mode's slow polls), point at the user's function.
+/// that the function does not. The run is spanned on the `async` keyword:
+/// errors about it, and `Location::caller()` in it (a test's timeout, debug
+/// mode's slow polls), point at the user's function.
 fn one_run(
     asyncness: Span,
     output: &ReturnType,
@@ -182,13 +190,16 @@ fn one_run(
     krate: &syn::Path,
     block: &syn::Block,
 ) -> TokenStream {
+    // As in `wrap_body`: located at the user's `async`, with the macro's
+    // hygiene; only the call's path and parentheses are the user's own.
+    let site = Span::call_site().located_at(asyncness);
     let ret = Ident::new("__runner_ret", Span::mixed_site().located_at(asyncness));
     let annotation = return_annotation(output);
     let never = matches!(output, ReturnType::Type(_, ty) if matches!(**ty, Type::Never(_)));
     let future = if annotation.is_empty() {
-        quote_spanned!(asyncness=> async move #block)
+        quote_spanned!(site=> async move #block)
     } else {
-        quote_spanned! {asyncness=>
+        quote_spanned! {site=>
             async move {
                 let #ret #annotation = #block;
                 // After a body that never ends: no reason to warn about our code.
@@ -201,12 +212,12 @@ fn one_run(
     if never {
         // `!` cannot be written on the `let`: the block's value is `()`, and
         // the run of a body that never ends does not return either.
-        quote_spanned!(asyncness=> {
+        quote_spanned!(site=> {
             #run;
             ::core::unreachable!("the body of a function returning `!` returned")
         })
     } else {
-        quote_spanned!(asyncness=> { #run })
+        quote_spanned!(site=> { #run })
     }
 }
 
@@ -283,49 +294,72 @@ fn wrap_body(
     builder: TokenStream,
     block: TokenStream,
 ) -> TokenStream {
+    // Generated code is located at the function's name: borrow errors about
+    // the runner (a `run!` closure that escapes the body) point at the
+    // user's function, not at the attribute. It keeps the macro's hygiene,
+    // so lints take it for what it is, generated.
+    let site = Span::call_site().located_at(sig.ident.span());
     let annotation = return_annotation(&sig.output);
     // `-> Ret` for the closure, when the type can be written there.
     let returns = match (annotation.is_empty(), &sig.output) {
         (true, _) => TokenStream::new(),
-        (false, ReturnType::Default) => quote!(-> ()),
-        (false, ReturnType::Type(_, ty)) => quote!(-> #ty),
+        (false, ReturnType::Default) => quote_spanned!(site=> -> ()),
+        (false, ReturnType::Type(_, ty)) => quote_spanned!(site=> -> #ty),
     };
     match entry {
-        Entry::Main => quote! {
-            #[allow(unreachable_code)]
-            return #krate::__private::main(#builder, |#runner: &#krate::__private::Runner| #returns #block);
-        },
+        Entry::Main => {
+            let main = helper_call(
+                krate,
+                "main",
+                sig.ident.span(),
+                quote_spanned!(site=> #builder, |#runner: &#krate::__private::Runner| #returns #block),
+            );
+            quote_spanned! {site=>
+                #[allow(unreachable_code)]
+                return #main;
+            }
+        }
         Entry::Test => {
             let timeout = match &args.timeout {
-                Some(timeout) => quote!(::core::option::Option::Some(#timeout)),
-                None => quote!(::core::option::Option::None),
+                Some(timeout) => quote_spanned!(site=> ::core::option::Option::Some(#timeout)),
+                None => quote_spanned!(site=> ::core::option::Option::None),
             };
-            let name = sig.ident.to_string();
-            if args.is_shared() {
-                return quote! {
-                    #[allow(unreachable_code)]
-                    return #krate::__private::shared_test(
+            let name = syn::LitStr::new(&sig.ident.to_string(), site);
+            let name = quote_spanned!(site=> ::core::concat!(::core::module_path!(), "::", #name));
+            let call = if args.is_shared() {
+                helper_call(
+                    krate,
+                    "shared_test",
+                    sig.ident.span(),
+                    quote_spanned! {site=>
                         #timeout,
-                        ::core::concat!(::core::module_path!(), "::", #name),
+                        #name,
                         |#runner: &#krate::__private::SharedScope<'_>| #returns #block,
-                    );
-                };
-            }
-            quote! {
+                    },
+                )
+            } else {
+                helper_call(
+                    krate,
+                    "test",
+                    sig.ident.span(),
+                    quote_spanned! {site=>
+                        #builder,
+                        #timeout,
+                        #name,
+                        |#runner: &#krate::__private::TestScope<'_>| #returns #block,
+                    },
+                )
+            };
+            quote_spanned! {site=>
                 #[allow(unreachable_code)]
-                return #krate::__private::test(
-                    #builder,
-                    #timeout,
-                    ::core::concat!(::core::module_path!(), "::", #name),
-                    |#runner: &#krate::__private::TestScope<'_>| #returns #block,
-                );
+                return #call;
             }
         }
         Entry::Other => {
-            let owner = Ident::new("__runner_owner", Span::mixed_site());
-            let entered = Ident::new("__runner_entered", Span::mixed_site());
-            let ret = Ident::new("__runner_ret", Span::mixed_site());
-            quote! {
+            let owner = Ident::new("__runner_owner", Span::mixed_site().located_at(site));
+            let entered = Ident::new("__runner_entered", Span::mixed_site().located_at(site));
+            let ret = Ident::new("__runner_ret", Span::mixed_site().located_at(site));
+            quote_spanned! {site=>
                 let #owner = #builder;
                 let #runner: &#krate::__private::Runner = &#owner;
                 // Dropped before the runner: locals are dropped in reverse.
@@ -338,6 +372,19 @@ fn wrap_body(
             }
         }
     }
+}
+
+/// A call of the hidden helper `name` (`krate::__private::name(arguments)`),
+/// its path and parentheses spanned on `span`, a token of the user's
+/// function: the call is then the user's code for `#[track_caller]`
+/// (`Location::caller()`), where a call spanned on the attribute, even in
+/// part, would be located at the attribute.
+fn helper_call(krate: &syn::Path, name: &str, span: Span, arguments: TokenStream) -> TokenStream {
+    let krate = respan(krate.to_token_stream(), span);
+    let name = Ident::new(name, span);
+    let mut arguments = Group::new(Delimiter::Parenthesis, arguments);
+    arguments.set_span(span);
+    quote_spanned!(span=> #krate::__private::#name #arguments)
 }
 
 /// `: Ret` for the hidden binding of the body's value, so the body is
