@@ -130,6 +130,58 @@ fn crate_option_names_the_runner_crate() {
     assert_eq!(rt::run!(async { 1 }) + run!(async { 1 }), 2);
 }
 
+/// A stand-in for the hidden API the attribute calls, to see where its test
+/// helper is called from: `runner::__private::test` is called the same way.
+mod located {
+    pub(crate) mod __private {
+        use std::future::IntoFuture;
+        use std::panic::Location;
+        use std::sync::Mutex;
+        use std::time::Duration;
+
+        pub(crate) use runner::__private::Runner;
+
+        /// Where [`test`] was last called from.
+        pub(crate) static CALLED_FROM: Mutex<Option<&'static Location<'static>>> = Mutex::new(None);
+
+        pub(crate) struct TestScope<'a>(&'a Runner);
+
+        impl TestScope<'_> {
+            pub(crate) fn run<F: IntoFuture>(&self, future: F) -> F::Output {
+                self.0.run(future)
+            }
+        }
+
+        #[track_caller]
+        pub(crate) fn test<R>(
+            runner: Runner,
+            _timeout: Option<Duration>,
+            _name: &'static str,
+            body: impl FnOnce(&TestScope<'_>) -> R,
+        ) -> R {
+            *CALLED_FROM.lock().unwrap() = Some(Location::caller());
+            body(&TestScope(&runner))
+        }
+    }
+}
+
+#[runner::test(crate = "located", timeout = "5s")]
+// CALLED FROM: the test's name, on the next line
+fn calls_the_test_helper() {
+    assert_eq!(run!(async { 1 }), 1);
+}
+
+#[test]
+fn the_test_helper_is_called_from_the_users_test_not_the_attribute() {
+    // A failure the helper raises with `#[track_caller]` (a test that blocked
+    // its thread past its timeout) then names the user's test.
+    calls_the_test_helper();
+    let site = located::__private::CALLED_FROM.lock().unwrap().unwrap();
+    assert_eq!(site.file(), "tests/test_attr.rs");
+    assert_eq!(site.line() as usize, marker_line("CALLED FROM") + 1);
+    assert_eq!(site.column(), 4, "at the name after `fn `");
+}
+
 // Helpers.
 
 /// Set in the child process of a test that runs one test of this binary.
@@ -139,12 +191,12 @@ fn is_child(case: &str) -> bool {
     std::env::var(CHILD).is_ok_and(|child| child == case)
 }
 
-/// The line of this file that ends with `// MARKER`.
+/// The line of this file that ends with `// MARKER`, or starts with it.
 fn marker_line(marker: &str) -> usize {
     let tag = format!("// {marker}");
     include_str!("test_attr.rs")
         .lines()
-        .position(|line| line.trim_end().ends_with(&tag))
+        .position(|line| line.trim_end().ends_with(&tag) || line.trim_start().starts_with(&tag))
         .expect("the marker is in this file")
         + 1
 }

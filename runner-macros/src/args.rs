@@ -36,6 +36,7 @@ impl Kind {
                 "worker_threads",
                 "close_timeout",
                 "virtual_time",
+                "auto_advance",
                 "crate",
             ],
             Kind::Test => &[
@@ -43,6 +44,7 @@ impl Kind {
                 "worker_threads",
                 "close_timeout",
                 "virtual_time",
+                "auto_advance",
                 "timeout",
                 "shared",
                 "crate",
@@ -98,6 +100,9 @@ pub(crate) struct Args {
     pub(crate) timeout: Option<DurationArg>,
     /// `virtual_time` or `virtual_time = true|false`.
     pub(crate) virtual_time: Option<(bool, Span)>,
+    /// `auto_advance = "0ms"`: the virtual clock's auto-advance threshold;
+    /// only with `virtual_time`.
+    pub(crate) auto_advance: Option<DurationArg>,
     /// `shared`, on `#[runner::test]` only: the test runs on `runner::shared()`.
     pub(crate) shared: Option<(bool, Span)>,
     /// `crate = "path"`: where the `runner` crate is, if not at `::runner`.
@@ -133,7 +138,27 @@ pub(crate) fn parse(kind: Kind, tokens: TokenStream) -> (Args, Option<Error>) {
         errors.push(error);
     }
     validate_shared(&args, &mut errors);
+    validate_auto_advance(kind, &args, &mut errors);
     (args, combine(errors))
+}
+
+/// `auto_advance` sets when a virtual clock jumps: without `virtual_time`
+/// it would do nothing. (A `shared` test is told to remove it instead.)
+fn validate_auto_advance(kind: Kind, args: &Args, errors: &mut Vec<Error>) {
+    let Some(auto_advance) = &args.auto_advance else {
+        return;
+    };
+    if args.is_shared() || matches!(args.virtual_time, Some((true, _))) {
+        return;
+    }
+    let attr = kind.attr().trim_end_matches(']');
+    errors.push(Error::new(
+        auto_advance.span,
+        format!(
+            "`auto_advance` only applies to a virtual clock; add `virtual_time`, as in \
+             `{attr}(virtual_time, auto_advance = \"0ms\")]`"
+        ),
+    ));
 }
 
 /// A `shared` test has no runner of its own: the options that configure
@@ -154,6 +179,7 @@ fn validate_shared(args: &Args, errors: &mut Vec<Error>) {
         ("debug", args.debug.map(|(_, span)| span)),
         ("worker_threads", args.worker_threads.map(|(_, span)| span)),
         ("close_timeout", args.close_timeout.as_ref().map(|d| d.span)),
+        ("auto_advance", args.auto_advance.as_ref().map(|d| d.span)),
     ];
     for (option, span) in own_runner {
         if let Some(span) = span {
@@ -231,6 +257,11 @@ fn parse_one(
         "virtual_time" => {
             if let Some(virtual_time) = bool_value(path, value.as_ref(), errors) {
                 set_once(&mut args.virtual_time, virtual_time, path, errors);
+            }
+        }
+        "auto_advance" => {
+            if let Some(duration) = duration_value(path, value.as_ref(), errors) {
+                set_once(&mut args.auto_advance, duration, path, errors);
             }
         }
         "shared" if kind == Kind::Test => {
@@ -510,6 +541,43 @@ mod tests {
     }
 
     #[test]
+    fn auto_advance_is_a_duration_that_needs_virtual_time() {
+        for kind in [Kind::Scope, Kind::Test] {
+            let args = parse_ok(kind, quote!(virtual_time, auto_advance = "0ms"));
+            let threshold = args.auto_advance.unwrap();
+            assert_eq!((threshold.amount, threshold.unit), (0, Unit::Millis));
+            let attr = kind.attr().trim_end_matches(']');
+            for without in [
+                quote!(auto_advance = "1s"),
+                quote!(virtual_time = false, auto_advance = "1s"),
+            ] {
+                assert_eq!(
+                    messages(kind, without),
+                    [format!(
+                        "`auto_advance` only applies to a virtual clock; add `virtual_time`, as in \
+                         `{attr}(virtual_time, auto_advance = \"0ms\")]`"
+                    )]
+                );
+            }
+        }
+        assert_eq!(
+            messages(Kind::Scope, quote!(virtual_time, auto_advance = "soon")),
+            ["`auto_advance` expects a duration like \"200ms\" or \"5s\""]
+        );
+    }
+
+    #[test]
+    fn shared_refuses_auto_advance_once() {
+        assert_eq!(
+            messages(Kind::Test, quote!(shared, auto_advance = "0ms")),
+            [
+                "`auto_advance` configures the test's own runner, and a `shared` test runs on \
+              `runner::shared()` instead; remove `auto_advance`, or remove `shared`"
+            ]
+        );
+    }
+
+    #[test]
     fn debug_takes_an_optional_bool() {
         assert_eq!(
             parse_ok(Kind::Scope, quote!(debug = false))
@@ -549,11 +617,11 @@ mod tests {
     fn unknown_option_lists_the_valid_ones() {
         assert_eq!(
             messages(Kind::Scope, quote!(threads = 2)),
-            ["unknown option `threads` for `#[runner::scope]`; expected one of `debug`, `worker_threads`, `close_timeout`, `virtual_time`, `crate`"]
+            ["unknown option `threads` for `#[runner::scope]`; expected one of `debug`, `worker_threads`, `close_timeout`, `virtual_time`, `auto_advance`, `crate`"]
         );
         assert_eq!(
             messages(Kind::Test, quote!(flavor)),
-            ["unknown option `flavor` for `#[runner::test]`; expected one of `debug`, `worker_threads`, `close_timeout`, `virtual_time`, `timeout`, `shared`, `crate`"]
+            ["unknown option `flavor` for `#[runner::test]`; expected one of `debug`, `worker_threads`, `close_timeout`, `virtual_time`, `auto_advance`, `timeout`, `shared`, `crate`"]
         );
     }
 

@@ -21,8 +21,8 @@ mod test_attr;
 #[cfg(test)]
 mod no_panic;
 
-/// Gives a sync function one `Runner`, on which every `run!(fut)` of its body
-/// runs.
+/// Gives a function one `Runner`, on which every `run!(fut)` of its body
+/// runs; on an `async fn`, the whole body is one run on it.
 ///
 /// The runner is built when the function starts and closed when it returns,
 /// whatever the way out: the end of the body, `return`, `?`, or a panic. It
@@ -148,6 +148,65 @@ mod no_panic;
 /// assert_eq!(background(), 42);
 /// ```
 ///
+/// # On `async fn`
+///
+/// As `#[tokio::main]` does, the attribute turns an `async fn` into a sync
+/// one whose whole body is one run on the function's runner: the body is an
+/// `async move` block, entered like a sync scope's body (so
+/// `runner::spawn`, `spawn_local` and `on_close` work in it), whose value
+/// has the function's return type, so `?` converts errors as in the
+/// `async fn`. The parameters it uses move into that block, as into the
+/// future of an `async fn`; the ones it never names are dropped when the
+/// function returns, after the runner closed. Every option works, `fn main`
+/// included. `run!` in the body is a compile error: there, `.await` the
+/// future.
+///
+/// ```
+/// use std::num::ParseIntError;
+///
+/// async fn parse(text: &str) -> Result<u32, ParseIntError> {
+///     runner::yield_now().await;
+///     text.parse()
+/// }
+///
+/// #[runner::scope(worker_threads = 1)]
+/// async fn sum(texts: &[&str]) -> Result<u32, ParseIntError> {
+///     let background = runner::spawn(async { 1 });
+///     let mut total = background.await;
+///     for text in texts {
+///         total += parse(text).await?;
+///     }
+///     Ok(total)
+/// }
+///
+/// assert_eq!(sum(&["2", "3"]), Ok(6));
+/// assert!(sum(&["x"]).is_err());
+/// ```
+///
+/// Equivalent code without the macro:
+///
+/// ```
+/// # use std::num::ParseIntError;
+/// # async fn parse(text: &str) -> Result<u32, ParseIntError> { text.parse() }
+/// fn sum(texts: &[&str]) -> Result<u32, ParseIntError> {
+///     let owner = runner::Runner::builder().worker_threads(1).build();
+///     let runner = &owner;
+///     let _entered = runner.enter();
+///     runner.run(async move {
+///         let ret: Result<u32, ParseIntError> = {
+///             let background = runner::spawn(async { 1 });
+///             let mut total = background.await;
+///             for text in texts {
+///                 total += parse(text).await?;
+///             }
+///             Ok(total)
+///         };
+///         return ret;
+///     })
+/// }
+/// # assert_eq!(sum(&["2", "3"]), Ok(6));
+/// ```
+///
 /// # On `fn main`
 ///
 /// A Ctrl-C during a run (see `Runner::try_run`) closes the runner, so the
@@ -169,7 +228,7 @@ mod no_panic;
 /// with `runner::Interrupted`, drops the runner and calls
 /// `std::process::exit(130)`.
 ///
-/// The attribute goes on any sync function with a body: a free function, a
+/// The attribute goes on any function with a body: a free function, a
 /// method (`self`, `&self`, `&mut self`), a generic function, one returning
 /// `impl Trait`, or a `#[test]` (above or below it; see also
 /// `#[runner::test]`). The hidden bindings cannot be named by the body, and
@@ -183,6 +242,7 @@ mod no_panic;
 /// | `worker_threads = 2` | `.worker_threads(2)` | threads that run `Send` tasks besides the caller's |
 /// | `close_timeout = "200ms"` | `.close_timeout(Duration::from_millis(200))` | units: `ms` and `s` |
 /// | `virtual_time` (or `virtual_time = true`/`false`) | `.virtual_time(true)` | the runner's clock starts paused and jumps when the loop is idle; see `Builder::virtual_time` |
+/// | `auto_advance = "0ms"` (with `virtual_time`) | `.auto_advance_threshold(Duration::from_millis(0))` | units: `ms` and `s`; how long the loop must stay idle, in real time, before the virtual clock jumps (default 5 ms, so that an answer on loopback arrives before a virtual timeout fires); `"0ms"` jumps at once, for tests whose waits are all on the virtual clock; without `virtual_time`, a compile error |
 /// | `crate = "path"` | | where the `runner` crate is, when it is renamed or re-exported |
 ///
 /// ```
@@ -240,22 +300,22 @@ mod no_panic;
 /// # Errors
 ///
 /// These are compile errors that point at the offending tokens and say what
-/// to do instead: the attribute on an `async fn` (at `async`), on a
-/// `const fn`, or on anything but a function; an unknown, repeated or
-/// ill-typed option; `timeout` (a `#[runner::test]` option); `run!` inside an
-/// `async` block or closure, or a closure run on another thread, or with
-/// other than one argument. The function is still emitted, so there are no
-/// follow-on errors.
+/// to do instead: the attribute on a `const fn`, or on anything but a
+/// function; an unknown, repeated or ill-typed option; `timeout` (a
+/// `#[runner::test]` option); `run!` inside an `async` block or closure (the
+/// body of an `async fn` included), or a closure run on another thread, or
+/// with other than one argument. The function is still emitted, so there are
+/// no follow-on errors.
 ///
 /// ```compile_fail
 /// #[runner::scope]
 /// async fn fetch() -> u8 {
-///     run!(async { 1 }) // error: `#[runner::scope]` functions cannot be `async`
+///     run!(async { 1 }) // error: `run!` cannot be used inside an `async` block
 /// }
 /// ```
 #[proc_macro_attribute]
 pub fn scope(args: TokenStream, item: TokenStream) -> TokenStream {
-    scope::expand(args::Kind::Scope, args.into(), item.into()).into()
+    scope::expand(args.into(), item.into()).into()
 }
 
 /// Marks a test whose body runs its `run!` calls on one `Runner`:
@@ -282,6 +342,28 @@ pub fn scope(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// The test may return a `Result`, and other attributes such as
 /// `#[should_panic]` and `#[ignore]` are kept.
+///
+/// # On `async fn`: coming from tokio
+///
+/// An `async fn` test is one run of its whole body (see
+/// [`#[runner::scope]`](macro@scope) on `async fn`), with every option, so
+/// a `#[tokio::test] async fn` moves over by changing the attribute alone:
+///
+/// ```
+/// # async fn ping() -> Result<bool, std::io::Error> { Ok(true) }
+/// #[runner::test(timeout = "5s")] // was: #[tokio::test]
+/// async fn pings() -> Result<(), std::io::Error> {
+///     let server = runner::spawn(async { "up" });
+///     assert!(ping().await?);
+///     assert_eq!(server.await, "up");
+///     Ok(())
+/// }
+/// # fn main() {}
+/// ```
+///
+/// tokio's own I/O and timers (`tokio::net`, `tokio::time`, `tokio::spawn`)
+/// need the `tokio` cargo feature of `runner`. With `shared`, the body is
+/// one `runner::shared().block_on(..)`, in the test's own context.
 ///
 /// # Options
 ///
@@ -313,8 +395,9 @@ pub fn scope(args: TokenStream, item: TokenStream) -> TokenStream {
 /// saying why). The test's context starts empty and carries from one `run!`
 /// to the next; `timeout` applies to this test alone. `shared` cannot be
 /// combined with the options that configure a test's own runner (`debug`,
-/// `worker_threads`, `close_timeout`) nor with `virtual_time` (the shared
-/// clock counts real time): each is a compile error. Under cargo-nextest,
+/// `worker_threads`, `close_timeout`, `auto_advance`) nor with
+/// `virtual_time` (the shared clock counts real time): each is a compile
+/// error. Under cargo-nextest,
 /// which runs each test in a process of its own, "shared" means shared by
 /// the tests of one process.
 ///
@@ -359,7 +442,7 @@ pub fn scope(args: TokenStream, item: TokenStream) -> TokenStream {
 /// # Errors
 ///
 /// Those of [`#[runner::scope]`](macro@scope); a test function with
-/// parameters; and another test attribute on the same function (`#[test]`,
+/// parameters (`async` or not); and another test attribute on the same function (`#[test]`,
 /// `#[tokio::test]`, a second `#[runner::test]`), since this one already adds
 /// `#[test]`.
 #[proc_macro_attribute]

@@ -11,7 +11,6 @@ use proc_macro2::{Delimiter, Group, Ident, Literal, Punct, Spacing, Span, TokenS
 use proptest::prelude::*;
 use quote::quote;
 
-use crate::args::Kind;
 use crate::scope;
 use crate::test_attr;
 
@@ -48,6 +47,9 @@ const IDENTS: &[&str] = &[
     "debug",
     "worker_threads",
     "close_timeout",
+    "virtual_time",
+    "auto_advance",
+    "shared",
     "timeout",
     "test",
     "tokio",
@@ -72,6 +74,7 @@ const PUNCTS: &[char] = &[
 /// String literal contents, some valid option values and some not.
 const STRINGS: &[&str] = &[
     "200ms",
+    "0ms",
     "5s",
     "0s",
     "2 minutes",
@@ -160,12 +163,14 @@ const VALID_FNS: &[&str] = &[
     "fn main() { let a = run!(first()); run!(second(a)); }",
     "pub fn f() -> std::io::Result<usize> { let c = run!(connect())?; Ok(run!(c.read())?.len()) }",
     "fn m(&self, x: u8) -> u8 { run!(self.get(x)) + run!(async { 1 }) }",
+    "pub async fn a(&self, x: &str) -> Result<u8, E> { let n = f(x).await?; Ok(n) }",
     "fn g<T: Clone>(mut self, items: &[T]) -> impl Iterator<Item = T> { for i in items { run!(push(i)); } items.to_vec().into_iter() }",
     "#[test] fn t() { assert_eq!(run!(f()), 1); println!(\"{}\", runner::run!(g())); let v = vec![::runner::run![h()]; 2]; }",
     "fn c() { let ask = |m| run!(echo(m)); ask(1); while run!(more()) { if run! { done() } { break } } }",
     "fn a() { let x = async { run!(f()) }; let y = async move |z| run!(z); spawn!(async { run!(q()) }); }",
     "fn n() { fn inner() { run!(a()) } impl S { fn s(&self) { run!(b()) } } run!(c()) }",
     "async fn bad() -> u8 { run!(one()) }",
+    "async fn main() -> ! { loop { g().await } }",
     "const unsafe extern \"C\" fn weird<'a>(x: &'a u8) -> ! where u8: Copy { loop { run!(x) } }",
     "fn e() { run!(); run!(a, b); run!(a(),); rt::run!(z()); }",
     "struct S { x: u8 }",
@@ -183,6 +188,9 @@ const ARGS: &[&str] = &[
     "crate = \"rt\"",
     "crate = \"::a::b\"",
     "debug, worker_threads = 4, close_timeout = \"1s\", crate = \"rt\"",
+    "virtual_time, auto_advance = \"0ms\"",
+    "auto_advance = \"1s\"",
+    "shared, virtual_time, auto_advance = \"0s\"",
     "debug, debug",
     "worker_threads = \"2\"",
     "close_timeout = \"2 minutes\"",
@@ -205,7 +213,7 @@ fn config() -> ProptestConfig {
 }
 
 fn expand_both(args: TokenStream, item: TokenStream) {
-    let _ = scope::expand(Kind::Scope, args.clone(), item.clone());
+    let _ = scope::expand(args.clone(), item.clone());
     let _ = test_attr::expand(args, item);
 }
 
@@ -283,12 +291,12 @@ proptest! {
     }
 
     #[test]
-    fn valid_options_on_valid_fns_expand_to_a_fn(which in 0..3usize, args in 0..9usize) {
+    fn valid_options_on_valid_fns_expand_to_a_fn(which in 0..4usize, args in 0..10usize) {
         // `timeout` is a test option, and a test takes no parameters.
-        let (kind, which) = if ARGS[args].starts_with("timeout") { (Kind::Test, 0) } else { (Kind::Scope, which) };
-        let item = TokenStream::from_str(VALID_FNS[which]).unwrap();
+        let test = ARGS[args].starts_with("timeout");
+        let item = TokenStream::from_str(VALID_FNS[if test { 0 } else { which }]).unwrap();
         let args = TokenStream::from_str(ARGS[args]).unwrap();
-        let out = scope::expand(kind, args, item);
+        let out = if test { test_attr::expand(args, item) } else { scope::expand(args, item) };
         prop_assert!(!out.to_string().contains("compile_error"), "{}", out);
         prop_assert!(syn::parse2::<syn::ItemFn>(out.clone()).is_ok(), "{}", out);
     }

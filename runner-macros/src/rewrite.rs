@@ -117,27 +117,20 @@ impl<'a> Rewriter<'a> {
         // would drag them all to the attribute. The runner binding keeps its
         // mixed-site hygiene, only located here.
         let start = whole.into_iter().next().map_or(group, |token| token.span());
-        let (runner, runs_on) = match self.target {
-            Target::Call { runner, runs_on } => (runner, runs_on),
-            Target::Await => {
-                return quote_spanned!(start=> ::core::future::IntoFuture::into_future(#future).await)
-            }
-        };
-        let krate = respan(self.krate.to_token_stream(), start);
-        let runner = Ident::new(&runner.to_string(), runner.span().located_at(start));
-        let runs_on = Ident::new(runs_on, start);
-        let mut arguments = Group::new(
-            Delimiter::Parenthesis,
-            quote_spanned!(start=> #runner, #future),
-        );
-        arguments.set_span(group);
-        quote_spanned!(start=> #krate::__private::#runs_on::run #arguments)
+        self.target
+            .call_with_parens(self.krate, start, group, future.into_token_stream())
     }
 
     /// The replacement of a `run!` given as a [`Macro`].
     fn replace_macro(&mut self, whole: TokenStream, mac: &Macro) -> TokenStream {
         let group = mac.delimiter.span().join();
         self.replace(whole, group, mac.tokens.clone())
+    }
+
+    /// Rewrites the body of an `async fn`, which runs as one `async` block:
+    /// a `run!` anywhere in it is an error.
+    pub(crate) fn visit_async_body_mut(&mut self, block: &mut Block) {
+        self.behind(IN_ASYNC_BLOCK, |this| this.visit_block_mut(block));
     }
 
     /// Visits `inner` as code where `run!` cannot be used, for `why`.
@@ -349,19 +342,47 @@ fn starts_a_thread(function: &Expr) -> bool {
     }
 }
 
-/// What a `run!(fut)` becomes.
+/// What a `run!(fut)` becomes:
+/// `krate::__private::<runs_on>::run(runner, fut)`.
 #[derive(Clone, Copy)]
-pub(crate) enum Target<'a> {
-    /// `krate::__private::<runs_on>::run(runner, fut)`: `runner` is the
-    /// hidden binding holding a reference to what runs the futures, and
-    /// `runs_on` its type: `Runner`, or `TestScope` in a `#[runner::test]`.
-    Call {
-        runner: &'a Ident,
-        runs_on: &'static str,
-    },
-    /// `fut.await`: the output for an `async fn` marked by mistake, so the
-    /// only error is the attribute's own.
-    Await,
+pub(crate) struct Target<'a> {
+    /// The hidden binding holding a reference to what runs the futures.
+    pub(crate) runner: &'a Ident,
+    /// Its type: `Runner`, or `TestScope` or `SharedScope` in a
+    /// `#[runner::test]`.
+    pub(crate) runs_on: &'static str,
+}
+
+impl Target<'_> {
+    /// The call that runs `future`, every token of it spanned on `span`
+    /// (the runner binding keeps its mixed-site hygiene, only located
+    /// there).
+    pub(crate) fn call(self, krate: &Path, span: Span, future: TokenStream) -> TokenStream {
+        self.call_with_parens(krate, span, span, future)
+    }
+
+    /// As [`Self::call`], with the parentheses of the call spanned on
+    /// `parens`.
+    fn call_with_parens(
+        self,
+        krate: &Path,
+        span: Span,
+        parens: Span,
+        future: TokenStream,
+    ) -> TokenStream {
+        let krate = respan(krate.to_token_stream(), span);
+        let runner = Ident::new(
+            &self.runner.to_string(),
+            self.runner.span().located_at(span),
+        );
+        let runs_on = Ident::new(self.runs_on, span);
+        let mut parenthesized = Group::new(
+            Delimiter::Parenthesis,
+            quote_spanned!(span=> #runner, #future),
+        );
+        parenthesized.set_span(parens);
+        quote_spanned!(span=> #krate::__private::#runs_on::run #parenthesized)
+    }
 }
 
 /// Parses the arguments of `run!`: one expression, optionally followed by a
@@ -395,7 +416,7 @@ fn error_expr(error: Error) -> TokenStream {
 }
 
 /// `tokens` with every span, in groups too, set to `span`.
-fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+pub(crate) fn respan(tokens: TokenStream, span: Span) -> TokenStream {
     tokens
         .into_iter()
         .map(|mut token| {
@@ -434,7 +455,7 @@ mod tests {
     fn rewrite_with(krate: Path, body: TokenStream) -> String {
         let runner = Ident::new("__runner_scope", Span::mixed_site());
         let mut block: Block = syn::parse2(quote!({ #body })).expect("test input is a block");
-        let target = Target::Call {
+        let target = Target {
             runner: &runner,
             runs_on: "Runner",
         };
@@ -576,13 +597,25 @@ mod tests {
     }
 
     #[test]
-    fn await_target_awaits() {
+    fn every_run_in_an_async_body_is_an_error() {
+        let runner = Ident::new("__runner_scope", Span::mixed_site());
         let krate: Path = syn::parse_quote!(::runner);
-        let mut block: Block = syn::parse_quote!({ run!(a()) + run!(b(run!(c()))) });
-        Rewriter::new(Target::Await, &krate).visit_block_mut(&mut block);
+        let mut block: Block = syn::parse_quote!({
+            run!(a());
+            let b = run!(b()) + 1;
+            assert!(run!(c()));
+            std::thread::spawn(|| run!(d()));
+        });
+        let target = Target {
+            runner: &runner,
+            runs_on: "Runner",
+        };
+        Rewriter::new(target, &krate).visit_async_body_mut(&mut block);
         let out = block.to_token_stream().to_string();
-        assert_eq!(out.matches(". await").count(), 3, "{out}");
-        assert!(!out.contains("run !"), "{out}");
+        assert_eq!(out.matches(IN_ASYNC_BLOCK).count(), 3, "{out}");
+        assert_eq!(out.matches(IN_THREAD).count(), 1, "{out}");
+        assert!(!out.contains(CALL), "{out}");
+        assert!(syn::parse_str::<Block>(&out).is_ok(), "{out}");
     }
 
     #[test]

@@ -27,25 +27,50 @@
 //! body can neither see them nor clash with them.
 //!
 //! `fn main` and `#[runner::test]` functions hand their body, as a closure,
-//! to `__private::main` (Ctrl-C) and `__private::test` (the timeout); an
-//! `async fn`, which is an error, is emitted with each `run!` as `.await`.
+//! to `__private::main` (Ctrl-C) and `__private::test` (the timeout). An
+//! `async fn` becomes a sync one whose body is one run:
+//!
+//! ```text
+//! let __runner_ret: Ret = {
+//!     Runner::run(__runner_scope, async move {
+//!         let __runner_ret: Ret = { body };
+//!         return __runner_ret;
+//!     })
+//! };
+//! ```
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Delimiter, Group, Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::visit_mut::VisitMut;
 use syn::{Error, Ident, Item, ItemFn, ReturnType, Signature, Type};
 
 use crate::args::{self, Args, Kind};
 use crate::fallback;
-use crate::rewrite::{Rewriter, Target};
-use crate::test_attr;
+use crate::rewrite::{respan, Rewriter, Target};
 
-/// Expands `#[runner::scope(args)]` (or `#[runner::test(args)]`, by `kind`)
-/// on `item`.
+/// Expands `#[runner::scope(args)]` on `item`.
 ///
 /// Never panics; on mistakes, returns the best expansion it can plus one
 /// `compile_error!` per mistake.
-pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand_as(Kind::Scope, args, item, |_, _, _| TokenStream::new())
+}
+
+/// Expands an attribute of `kind` that builds on the scope: `#[runner::test]`
+/// is the scope plus what `mark` adds.
+///
+/// `mark` is called with the parsed function, whether the scope found it
+/// usable, and the errors so far; it may change the function, adds its own
+/// errors, and returns the attributes to emit in front of it (`#[test]`).
+///
+/// Never panics; on mistakes, returns the best expansion it can plus one
+/// `compile_error!` per mistake.
+pub(crate) fn expand_as(
+    kind: Kind,
+    args: TokenStream,
+    item: TokenStream,
+    mark: impl FnOnce(&mut ItemFn, bool, &mut Vec<Error>) -> TokenStream,
+) -> TokenStream {
     let (args, args_errors) = args::parse(kind, args);
     let mut errors: Vec<Error> = args_errors.into_iter().collect();
     let item_fn = match syn::parse2::<Item>(item.clone()) {
@@ -71,24 +96,19 @@ pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenS
             return fallback::with_errors(item, args::combine(errors));
         }
     };
-    let output = expand_fn(kind, &args, item_fn, &mut errors);
+    let output = expand_fn(kind, &args, item_fn, mark, &mut errors);
     fallback::with_errors(output, args::combine(errors))
 }
 
 /// Validates and expands one function; mistakes go to `errors`.
-fn expand_fn(kind: Kind, args: &Args, mut item_fn: ItemFn, errors: &mut Vec<Error>) -> TokenStream {
+fn expand_fn(
+    kind: Kind,
+    args: &Args,
+    mut item_fn: ItemFn,
+    mark: impl FnOnce(&mut ItemFn, bool, &mut Vec<Error>) -> TokenStream,
+    errors: &mut Vec<Error>,
+) -> TokenStream {
     let mut valid = true;
-    if let Some(asyncness) = &item_fn.sig.asyncness {
-        errors.push(Error::new_spanned(
-            asyncness,
-            format!(
-                "`{}` functions cannot be `async`; remove `async`: the attribute provides the \
-                 runtime, and `run!(fut)` runs each future on it",
-                kind.attr()
-            ),
-        ));
-        valid = false;
-    }
     if let Some(constness) = item_fn.sig.constness.take() {
         // Emitted without `const`, so that building the runner is no error.
         errors.push(Error::new_spanned(
@@ -100,10 +120,7 @@ fn expand_fn(kind: Kind, args: &Args, mut item_fn: ItemFn, errors: &mut Vec<Erro
         ));
         valid = false;
     }
-    let test_attribute = match kind {
-        Kind::Test => test_attr::prepare(&mut item_fn, valid, errors),
-        Kind::Scope => TokenStream::new(),
-    };
+    let test_attribute = mark(&mut item_fn, valid, errors);
 
     let ItemFn {
         attrs,
@@ -112,58 +129,97 @@ fn expand_fn(kind: Kind, args: &Args, mut item_fn: ItemFn, errors: &mut Vec<Erro
         mut block,
     } = item_fn;
     let krate = args.crate_path();
-    if sig.asyncness.is_some() {
-        // The fallback for an `async fn`: the function as written, each
-        // `run!(fut)` as `fut.await`, so the only error is ours.
-        Rewriter::new(Target::Await, &krate).visit_block_mut(&mut block);
-        if Entry::of(Kind::Scope, &sig) == Entry::Main {
-            // An `async fn main` is an error of its own (E0752): a sync
-            // `main` holds the async body, checked but never called.
-            let inner = Ident::new("__runner_async_main", Span::mixed_site());
-            let mut inner_sig = sig.clone();
-            inner_sig.ident = inner;
-            sig.asyncness = None;
-            return quote! {
-                #test_attribute
-                #(#attrs)*
-                #vis #sig {
-                    #[allow(dead_code)]
-                    #inner_sig #block
-                    ::core::unreachable!()
-                }
-            };
-        }
-        return quote!(#test_attribute #(#attrs)* #vis #sig #block);
-    }
-    let runner = Ident::new("__runner_scope", Span::mixed_site());
+    let runner = Ident::new(
+        "__runner_scope",
+        Span::mixed_site().located_at(sig.ident.span()),
+    );
     let entry = Entry::of(kind, &sig);
     let runs_on = match entry {
         Entry::Test if args.is_shared() => "SharedScope",
         Entry::Test => "TestScope",
         Entry::Main | Entry::Other => "Runner",
     };
-    let target = Target::Call {
+    let target = Target {
         runner: &runner,
         runs_on,
     };
-    Rewriter::new(target, &krate).visit_block_mut(&mut block);
+    let mut rewriter = Rewriter::new(target, &krate);
+    // An `async fn` becomes a sync one, whose whole body is one run.
+    let body = match sig.asyncness.take() {
+        Some(asyncness) => {
+            rewriter.visit_async_body_mut(&mut block);
+            one_run(asyncness.span, &sig.output, target, &krate, &block)
+        }
+        None => {
+            rewriter.visit_block_mut(&mut block);
+            block.to_token_stream()
+        }
+    };
 
+    // The new body's braces are located at the old body's closing brace,
+    // where its locals, the runner among them, are dropped.
+    let close = Span::call_site().located_at(block.brace_token.span.close());
     let builder = builder(args, &krate);
-    let body = wrap_body(
-        entry,
-        args,
-        &sig,
-        &runner,
-        &krate,
-        builder,
-        block.to_token_stream(),
+    let mut body = Group::new(
+        Delimiter::Brace,
+        wrap_body(entry, args, &sig, &runner, &krate, builder, body),
     );
+    body.set_span(close);
     quote! {
         #test_attribute
         #(#attrs)*
-        #vis #sig {
-            #body
+        #vis #sig #body
+    }
+}
+
+/// The body of an `async fn`: one run of an `async move` block holding the
+/// whole body, on what `target` names.
+///
+/// The block's value is bound with the function's return type, so that the
+/// body's tail is checked against it as in the `async fn` (coercions, and
+/// errors pointing at the body and the declared type), and its `?`s convert
+/// their errors into it. The block takes the parameters it uses, as the
+/// future of an `async fn` does; the run borrows nothing from the caller
+/// that the function does not. The run is spanned on the `async` keyword:
+/// errors about it, and `Location::caller()` in it (a test's timeout, debug
+/// mode's slow polls), point at the user's function.
+fn one_run(
+    asyncness: Span,
+    output: &ReturnType,
+    target: Target<'_>,
+    krate: &syn::Path,
+    block: &syn::Block,
+) -> TokenStream {
+    // As in `wrap_body`: located at the user's `async`, with the macro's
+    // hygiene; only the call's path and parentheses are the user's own.
+    let site = Span::call_site().located_at(asyncness);
+    let ret = Ident::new("__runner_ret", Span::mixed_site().located_at(asyncness));
+    let annotation = return_annotation(output);
+    let never = matches!(output, ReturnType::Type(_, ty) if matches!(**ty, Type::Never(_)));
+    let future = if annotation.is_empty() {
+        quote_spanned!(site=> async move #block)
+    } else {
+        quote_spanned! {site=>
+            async move {
+                let #ret #annotation = #block;
+                // After a body that never ends: no reason to warn about our code.
+                #[allow(unreachable_code)]
+                return #ret;
+            }
         }
+    };
+    let run = target.call(krate, asyncness, future);
+    if never {
+        // `!` cannot be written on the `let`: the block's value is `()`, and
+        // the run of a body that never ends does not return either.
+        quote_spanned!(site=> {
+            #run;
+            // Unreachable indeed once `!` falls back to itself (edition 2024).
+            #[allow(unreachable_code)]
+            ::core::unreachable!("the body of a function returning `!` returned");
+        })
+    } else {
+        quote_spanned!(site=> { #run })
     }
 }
 
@@ -185,6 +241,9 @@ fn builder(args: &Args, krate: &syn::Path) -> TokenStream {
     if let Some((virtual_time, span)) = args.virtual_time {
         let virtual_time = syn::LitBool::new(virtual_time, span);
         chain.extend(quote_spanned!(span=> .virtual_time(#virtual_time)));
+    }
+    if let Some(threshold) = &args.auto_advance {
+        chain.extend(quote_spanned!(threshold.span=> .auto_advance_threshold(#threshold)));
     }
     if let Some(timeout) = &args.timeout {
         chain.extend(quote_spanned!(timeout.span=> .__test_timeout(#timeout)));
@@ -237,49 +296,72 @@ fn wrap_body(
     builder: TokenStream,
     block: TokenStream,
 ) -> TokenStream {
+    // Generated code is located at the function's name: borrow errors about
+    // the runner (a `run!` closure that escapes the body) point at the
+    // user's function, not at the attribute. It keeps the macro's hygiene,
+    // so lints take it for what it is, generated.
+    let site = Span::call_site().located_at(sig.ident.span());
     let annotation = return_annotation(&sig.output);
     // `-> Ret` for the closure, when the type can be written there.
     let returns = match (annotation.is_empty(), &sig.output) {
         (true, _) => TokenStream::new(),
-        (false, ReturnType::Default) => quote!(-> ()),
-        (false, ReturnType::Type(_, ty)) => quote!(-> #ty),
+        (false, ReturnType::Default) => quote_spanned!(site=> -> ()),
+        (false, ReturnType::Type(_, ty)) => quote_spanned!(site=> -> #ty),
     };
     match entry {
-        Entry::Main => quote! {
-            #[allow(unreachable_code)]
-            return #krate::__private::main(#builder, |#runner: &#krate::__private::Runner| #returns #block);
-        },
+        Entry::Main => {
+            let main = helper_call(
+                krate,
+                "main",
+                sig.ident.span(),
+                quote_spanned!(site=> #builder, |#runner: &#krate::__private::Runner| #returns #block),
+            );
+            quote_spanned! {site=>
+                #[allow(unreachable_code)]
+                return #main;
+            }
+        }
         Entry::Test => {
             let timeout = match &args.timeout {
-                Some(timeout) => quote!(::core::option::Option::Some(#timeout)),
-                None => quote!(::core::option::Option::None),
+                Some(timeout) => quote_spanned!(site=> ::core::option::Option::Some(#timeout)),
+                None => quote_spanned!(site=> ::core::option::Option::None),
             };
-            let name = sig.ident.to_string();
-            if args.is_shared() {
-                return quote! {
-                    #[allow(unreachable_code)]
-                    return #krate::__private::shared_test(
+            let name = syn::LitStr::new(&sig.ident.to_string(), site);
+            let name = quote_spanned!(site=> ::core::concat!(::core::module_path!(), "::", #name));
+            let call = if args.is_shared() {
+                helper_call(
+                    krate,
+                    "shared_test",
+                    sig.ident.span(),
+                    quote_spanned! {site=>
                         #timeout,
-                        ::core::concat!(::core::module_path!(), "::", #name),
+                        #name,
                         |#runner: &#krate::__private::SharedScope<'_>| #returns #block,
-                    );
-                };
-            }
-            quote! {
+                    },
+                )
+            } else {
+                helper_call(
+                    krate,
+                    "test",
+                    sig.ident.span(),
+                    quote_spanned! {site=>
+                        #builder,
+                        #timeout,
+                        #name,
+                        |#runner: &#krate::__private::TestScope<'_>| #returns #block,
+                    },
+                )
+            };
+            quote_spanned! {site=>
                 #[allow(unreachable_code)]
-                return #krate::__private::test(
-                    #builder,
-                    #timeout,
-                    ::core::concat!(::core::module_path!(), "::", #name),
-                    |#runner: &#krate::__private::TestScope<'_>| #returns #block,
-                );
+                return #call;
             }
         }
         Entry::Other => {
-            let owner = Ident::new("__runner_owner", Span::mixed_site());
-            let entered = Ident::new("__runner_entered", Span::mixed_site());
-            let ret = Ident::new("__runner_ret", Span::mixed_site());
-            quote! {
+            let owner = Ident::new("__runner_owner", Span::mixed_site().located_at(site));
+            let entered = Ident::new("__runner_entered", Span::mixed_site().located_at(site));
+            let ret = Ident::new("__runner_ret", Span::mixed_site().located_at(site));
+            quote_spanned! {site=>
                 let #owner = #builder;
                 let #runner: &#krate::__private::Runner = &#owner;
                 // Dropped before the runner: locals are dropped in reverse.
@@ -292,6 +374,19 @@ fn wrap_body(
             }
         }
     }
+}
+
+/// A call of the hidden helper `name` (`krate::__private::name(arguments)`),
+/// its path and parentheses spanned on `span`, a token of the user's
+/// function: the call is then the user's code for `#[track_caller]`
+/// (`Location::caller()`), where a call spanned on the attribute, even in
+/// part, would be located at the attribute.
+fn helper_call(krate: &syn::Path, name: &str, span: Span, arguments: TokenStream) -> TokenStream {
+    let krate = respan(krate.to_token_stream(), span);
+    let name = Ident::new(name, span);
+    let mut arguments = Group::new(Delimiter::Parenthesis, arguments);
+    arguments.set_span(span);
+    quote_spanned!(span=> #krate::__private::#name #arguments)
 }
 
 /// `: Ret` for the hidden binding of the body's value, so the body is
@@ -327,8 +422,8 @@ fn has_impl_trait(tokens: TokenStream) -> bool {
 mod tests {
     use super::*;
 
-    fn expand_str(kind: Kind, args: TokenStream, item: TokenStream) -> String {
-        expand(kind, args, item).to_string()
+    fn expand_str(args: TokenStream, item: TokenStream) -> String {
+        expand(args, item).to_string()
     }
 
     /// The messages of the `compile_error!`s in `output`, braced or not.
@@ -350,7 +445,6 @@ mod tests {
     #[test]
     fn plain_fn_is_wrapped() {
         let out = expand_str(
-            Kind::Scope,
             quote!(),
             quote!(
                 fn f() -> usize {
@@ -373,7 +467,6 @@ mod tests {
     #[test]
     fn main_hands_its_body_to_the_ctrl_c_helper() {
         let out = expand_str(
-            Kind::Scope,
             quote!(),
             quote!(
                 fn main() -> std::io::Result<()> {
@@ -395,27 +488,25 @@ mod tests {
     #[test]
     fn options_become_builder_calls() {
         let out = expand_str(
-            Kind::Test,
             quote!(
                 debug,
                 worker_threads = 2,
                 close_timeout = "200ms",
-                timeout = "5s",
+                virtual_time,
+                auto_advance = "0ms",
                 crate = "rt"
             ),
             quote!(
                 fn f() {}
             ),
         );
-        assert!(
-            out.starts_with("# [:: core :: prelude :: v1 :: test] fn f ()"),
-            "{out}"
-        );
+        assert!(out.starts_with("fn f ()"), "{out}");
         assert!(
             out.contains(
                 "rt :: __private :: Runner :: builder () . debug (true) . worker_threads (2) \
                  . close_timeout (:: core :: time :: Duration :: from_millis (200)) \
-                 . __test_timeout (:: core :: time :: Duration :: from_secs (5)) . build ()"
+                 . virtual_time (true) \
+                 . auto_advance_threshold (:: core :: time :: Duration :: from_millis (0)) . build ()"
             ),
             "{out}"
         );
@@ -424,7 +515,6 @@ mod tests {
     #[test]
     fn signature_and_attributes_are_kept() {
         let out = expand_str(
-            Kind::Scope,
             quote!(),
             quote!(
                 #[inline]
@@ -464,61 +554,112 @@ mod tests {
                 }
             ),
         ] {
-            let out = expand_str(Kind::Scope, quote!(), item);
+            let out = expand_str(quote!(), item);
             assert!(out.contains("let __runner_ret = {"), "{out}");
         }
     }
 
     #[test]
-    fn async_fn_is_an_error_at_async() {
+    fn async_fn_is_one_run_of_its_body() {
         let out = expand_str(
-            Kind::Scope,
             quote!(),
             quote!(
-                async fn f() {
+                async fn f(x: &str) -> Result<usize, E> {
+                    let n = g(x).await?;
+                    Ok(n)
+                }
+            ),
+        );
+        assert_eq!(
+            out,
+            "fn f (x : & str) -> Result < usize , E > { \
+             let __runner_owner = :: runner :: __private :: Runner :: builder () . build () ; \
+             let __runner_scope : & :: runner :: __private :: Runner = & __runner_owner ; \
+             let __runner_entered = :: runner :: __private :: Runner :: enter (__runner_scope) ; \
+             let __runner_ret : Result < usize , E > = { \
+             :: runner :: __private :: Runner :: run (__runner_scope , async move { \
+             let __runner_ret : Result < usize , E > = { let n = g (x) . await ? ; Ok (n) } ; \
+             # [allow (unreachable_code)] return __runner_ret ; }) } ; \
+             # [allow (unreachable_code)] return __runner_ret ; }"
+        );
+        assert!(errors(&out).is_empty());
+    }
+
+    #[test]
+    fn async_main_is_one_run_inside_the_ctrl_c_helper() {
+        let out = expand_str(
+            quote!(),
+            quote!(
+                async fn main() {
+                    g().await
+                }
+            ),
+        );
+        assert_eq!(
+            out,
+            "fn main () { \
+             # [allow (unreachable_code)] return :: runner :: __private :: main (\
+             :: runner :: __private :: Runner :: builder () . build () , \
+             | __runner_scope : & :: runner :: __private :: Runner | -> () { \
+             :: runner :: __private :: Runner :: run (__runner_scope , async move { \
+             let __runner_ret : () = { g () . await } ; \
+             # [allow (unreachable_code)] return __runner_ret ; }) }) ; }"
+        );
+        assert!(errors(&out).is_empty());
+    }
+
+    #[test]
+    fn async_fn_returning_impl_trait_or_never_is_not_annotated() {
+        let out = expand_str(
+            quote!(),
+            quote!(
+                async fn f() -> impl Display {
+                    1
+                }
+            ),
+        );
+        assert!(
+            out.contains("Runner :: run (__runner_scope , async move { 1 }) }"),
+            "{out}"
+        );
+        let out = expand_str(
+            quote!(),
+            quote!(
+                async fn f() -> ! {
+                    loop {}
+                }
+            ),
+        );
+        assert!(
+            out.contains(
+                "Runner :: run (__runner_scope , async move { loop { } }) ; \
+                 # [allow (unreachable_code)] :: core :: unreachable ! ("
+            ),
+            "{out}"
+        );
+        assert!(errors(&out).is_empty());
+    }
+
+    #[test]
+    fn run_in_an_async_fn_is_an_error_at_the_run() {
+        let out = expand_str(
+            quote!(),
+            quote!(
+                async fn f() -> u8 {
                     run!(g())
                 }
             ),
         );
         assert_eq!(
             errors(&out),
-            ["`#[runner::scope]` functions cannot be `async`; remove `async`: the attribute provides the runtime, and `run!(fut)` runs each future on it"]
+            ["`run!` cannot be used inside an `async` block; `.await` the future instead"]
         );
-        // The function is still there, each `run!` as an `.await`.
-        assert_eq!(
-            out.split(":: core :: compile_error").next(),
-            Some(
-                "async fn f () { :: core :: future :: IntoFuture :: into_future (g ()) . await } "
-            )
-        );
-    }
-
-    #[test]
-    fn async_main_is_kept_as_a_sync_main_holding_the_async_body() {
-        let out = expand_str(
-            Kind::Scope,
-            quote!(),
-            quote!(
-                async fn main() -> u8 {
-                    run!(g())
-                }
-            ),
-        );
-        assert_eq!(errors(&out).len(), 1, "{out}");
-        assert!(
-            out.starts_with(
-                "fn main () -> u8 { # [allow (dead_code)] async fn __runner_async_main () -> u8 \
-                 { :: core :: future :: IntoFuture :: into_future (g ()) . await } \
-                 :: core :: unreachable ! () }"
-            ),
-            "{out}"
-        );
+        assert!(out.starts_with("fn f () -> u8 {"), "{out}");
     }
 
     #[test]
     fn const_fn_is_an_error() {
         let out = expand_str(
-            Kind::Scope,
             quote!(),
             quote!(
                 const fn f() {}
@@ -558,7 +699,7 @@ mod tests {
                 "trait T",
             ),
         ] {
-            let out = expand_str(Kind::Scope, quote!(), item.clone());
+            let out = expand_str(quote!(), item.clone());
             assert!(out.starts_with(&item.to_string()), "{out}");
             assert_eq!(
                 errors(&out),
@@ -571,7 +712,6 @@ mod tests {
     #[test]
     fn trait_method_without_body_is_an_error() {
         let out = expand_str(
-            Kind::Scope,
             quote!(),
             quote!(
                 fn f(&self) -> u8;
@@ -590,7 +730,6 @@ mod tests {
     #[test]
     fn argument_errors_still_expand_the_fn() {
         let out = expand_str(
-            Kind::Scope,
             quote!(worker_threads = "2", debug),
             quote!(
                 fn f() {
@@ -612,10 +751,9 @@ mod tests {
     #[test]
     fn errors_are_combined() {
         let out = expand_str(
-            Kind::Scope,
             quote!(nope, timeout = "1s"),
             quote!(
-                async fn f() {
+                const fn f() {
                     async { run!(g()) };
                 }
             ),
@@ -625,7 +763,7 @@ mod tests {
 
     #[test]
     fn unparsable_items_are_returned_unchanged() {
-        let out = expand_str(Kind::Scope, quote!(), quote!(+ + +));
+        let out = expand_str(quote!(), quote!(+ + +));
         assert!(out.starts_with("+ + +"), "{out}");
         assert_eq!(errors(&out).len(), 1, "{out}");
     }

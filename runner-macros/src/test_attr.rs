@@ -1,7 +1,9 @@
 //! `#[runner::test]`: `#[test]` plus `#[runner::scope]`.
 //!
 //! This module only adds what is specific to tests: the `#[test]`
-//! attribute, and the checks that it can be added.
+//! attribute, and the checks that it can be added. It builds on
+//! `scope.rs`, which knows nothing of tests beyond the `Kind` it is given:
+//! the scope hands the parsed function to [`prepare`] before expanding it.
 
 use proc_macro2::TokenStream;
 use quote::{quote, ToTokens};
@@ -10,23 +12,20 @@ use syn::{Attribute, Error, ItemFn};
 use crate::args::Kind;
 use crate::scope;
 
-/// Expands `#[runner::test(args)]` on `item`.
+/// Expands `#[runner::test(args)]` on `item`: the scope's expansion, marked
+/// as a test by [`prepare`].
 pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
-    scope::expand(Kind::Test, args, item)
+    scope::expand_as(Kind::Test, args, item, prepare)
 }
 
 /// Checks that `item_fn` can be a test and returns the attribute that makes
 /// it one.
 ///
-/// `valid` is false when the scope already found the function unusable (an
-/// `async fn`). Then, or when the function takes parameters, no `#[test]` is
+/// `valid` is false when the scope already found the function unusable (a
+/// `const fn`). Then, or when the function takes parameters, no `#[test]` is
 /// added, so that rustc reports only our error, not its own on top. Other
 /// test attributes are reported and removed for the same reason.
-pub(crate) fn prepare(
-    item_fn: &mut ItemFn,
-    mut valid: bool,
-    errors: &mut Vec<Error>,
-) -> TokenStream {
+fn prepare(item_fn: &mut ItemFn, mut valid: bool, errors: &mut Vec<Error>) -> TokenStream {
     if !item_fn.sig.inputs.is_empty() {
         errors.push(Error::new_spanned(
             &item_fn.sig.inputs,
@@ -90,6 +89,34 @@ mod tests {
     }
 
     #[test]
+    fn options_become_builder_calls() {
+        let out = expand_str(
+            quote!(
+                debug,
+                worker_threads = 2,
+                close_timeout = "200ms",
+                timeout = "5s",
+                crate = "rt"
+            ),
+            quote!(
+                fn f() {}
+            ),
+        );
+        assert!(
+            out.starts_with("# [:: core :: prelude :: v1 :: test] fn f ()"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "rt :: __private :: Runner :: builder () . debug (true) . worker_threads (2) \
+                 . close_timeout (:: core :: time :: Duration :: from_millis (200)) \
+                 . __test_timeout (:: core :: time :: Duration :: from_secs (5)) . build ()"
+            ),
+            "{out}"
+        );
+    }
+
+    #[test]
     fn parameters_are_an_error() {
         let out = expand_str(
             quote!(),
@@ -149,17 +176,70 @@ mod tests {
     }
 
     #[test]
-    fn async_test_gets_no_test_attribute() {
+    fn an_async_test_is_a_test_whose_body_is_one_run() {
         let out = expand_str(
-            quote!(),
+            quote!(timeout = "5s"),
+            quote!(
+                async fn t() -> Result<(), E> {
+                    f().await?;
+                    Ok(())
+                }
+            ),
+        );
+        assert!(
+            out.starts_with("# [:: core :: prelude :: v1 :: test] fn t () -> Result < () , E >"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "| __runner_scope : & :: runner :: __private :: TestScope < '_ > | \
+                 -> Result < () , E > { :: runner :: __private :: TestScope :: run \
+                 (__runner_scope , async move { let __runner_ret : Result < () , E > = \
+                 { f () . await ? ; Ok (()) } ; # [allow (unreachable_code)] return __runner_ret ; }) }"
+            ),
+            "{out}"
+        );
+        assert!(!out.contains("compile_error"), "{out}");
+    }
+
+    #[test]
+    fn an_async_shared_test_is_one_run_on_the_shared_runner() {
+        let out = expand_str(
+            quote!(shared),
             quote!(
                 async fn t() {}
             ),
         );
         assert!(
-            out.contains("`#[runner::test]` functions cannot be `async`"),
+            out.contains(
+                "return :: runner :: __private :: shared_test (:: core :: option :: Option :: None"
+            ),
             "{out}"
         );
-        assert!(out.starts_with("# [allow (dead_code)] async fn t"), "{out}");
+        assert!(
+            out.contains(
+                "{ :: runner :: __private :: SharedScope :: run (__runner_scope , async move {"
+            ),
+            "{out}"
+        );
+        assert!(!out.contains("compile_error"), "{out}");
+    }
+
+    #[test]
+    fn an_async_test_with_parameters_is_an_error() {
+        let out = expand_str(
+            quote!(),
+            quote!(
+                async fn t(x: u8) {}
+            ),
+        );
+        assert!(
+            out.contains("`#[runner::test]` functions cannot take parameters"),
+            "{out}"
+        );
+        assert!(
+            out.starts_with("# [allow (dead_code)] fn t (x : u8)"),
+            "{out}"
+        );
     }
 }
