@@ -204,22 +204,34 @@ pub mod __private {
     /// A watchdog thread prints, shortly after the deadline, which `run!`
     /// the test is stuck in: a test blocked for good never gets to fail by
     /// itself.
+    ///
+    /// A panic in a task that nobody awaits fails the test: resumed out of
+    /// the `run!` in progress, else the next one, else out of this function
+    /// once the runner has closed ([`UnobservedPanics::Propagate`]).
+    ///
+    /// [`UnobservedPanics::Propagate`]: crate::UnobservedPanics::Propagate
+    #[track_caller]
     pub fn test<R>(
         runner: Runner,
         timeout: Option<Duration>,
         name: &'static str,
         body: impl FnOnce(&TestScope<'_>) -> R,
     ) -> R {
-        let _entered = runner.enter();
-        let watch = timeout.map(|timeout| Watchdog::start(name, timeout));
-        let scope = TestScope {
-            runner: &runner,
-            site: watch.as_ref().map(|watch| &*watch.site),
+        let runner = runner.__for_test();
+        let output = {
+            let _entered = runner.enter();
+            let watch = timeout.map(|timeout| Watchdog::start(name, timeout));
+            let scope = TestScope {
+                runner: &runner,
+                site: watch.as_ref().map(|watch| &*watch.site),
+            };
+            let output = body(&scope);
+            if let Some(watch) = watch {
+                watch.finish();
+            }
+            output
         };
-        let output = body(&scope);
-        if let Some(watch) = watch {
-            watch.finish();
-        }
+        runner.__close_for_test();
         output
     }
 
@@ -237,15 +249,22 @@ pub mod __private {
         let handle = runner_core::shared();
         let _entered = handle.enter();
         runner_core::Context::new().run(|| {
+            // The test's tasks carry it in their context: their unobserved
+            // panics fail this test, and no other.
+            let sink = runner_core::PanicSink::install();
             let watch = timeout.map(|timeout| Watchdog::start(name, timeout));
             let scope = SharedScope {
                 handle,
                 deadline: timeout.map(|timeout| (timeout, Instant::now().checked_add(timeout))),
                 site: watch.as_ref().map(|watch| &*watch.site),
+                sink: &sink,
             };
             let output = body(&scope);
             if let Some(watch) = watch {
                 watch.finish();
+            }
+            if let Some(payload) = sink.take() {
+                panic::resume_unwind(payload);
             }
             output
         })
@@ -260,6 +279,8 @@ pub mod __private {
         deadline: Option<(Duration, Option<Instant>)>,
         /// Where the test is, for its watchdog; `None` without a timeout.
         site: Option<&'a Mutex<Site>>,
+        /// Where the unobserved panics of the test's tasks go.
+        sink: &'a runner_core::PanicSink,
     }
 
     impl SharedScope<'_> {
@@ -275,11 +296,21 @@ pub mod __private {
             }
             // Between `run!`s after this one: set when the run returns or unwinds.
             let _after = self.site.map(|site| SetOnDrop(site, Site::After(location)));
+            // A panic of the test's own tasks that nobody observes ends the
+            // `run!` at once, resumed with its payload.
+            let sink = self.sink;
+            let mut future = std::pin::pin!(future.into_future());
+            let watched = std::future::poll_fn(move |cx| {
+                if let Some(payload) = sink.poll_take(cx.waker()) {
+                    panic::resume_unwind(payload);
+                }
+                std::future::Future::poll(future.as_mut(), cx)
+            });
             let output = match self.deadline {
                 Some((timeout, deadline)) => {
-                    self.handle.__block_on_until(timeout, deadline, future)
+                    self.handle.__block_on_until(timeout, deadline, watched)
                 }
-                None => self.handle.block_on(future),
+                None => self.handle.block_on(watched),
             };
             output.expect("the shared runner never closes")
         }

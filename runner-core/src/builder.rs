@@ -4,6 +4,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::config::Config;
+use crate::debug::UnobservedPanics;
 use crate::runner::Runner;
 use crate::time::clock::DEFAULT_AUTO_ADVANCE;
 
@@ -32,6 +33,7 @@ pub struct Builder {
     test_timeout: Option<Duration>,
     virtual_time: bool,
     auto_advance_threshold: Duration,
+    unobserved_panics: UnobservedPanics,
     /// tokio: set by [`Builder::tokio_handle`].
     #[cfg(feature = "tokio")]
     tokio_handle: Option<tokio::runtime::Handle>,
@@ -56,6 +58,7 @@ impl Builder {
             test_timeout: None,
             virtual_time: false,
             auto_advance_threshold: DEFAULT_AUTO_ADVANCE,
+            unobserved_panics: UnobservedPanics::Count,
             #[cfg(feature = "tokio")] // tokio
             tokio_handle: None,
         }
@@ -207,6 +210,27 @@ impl Builder {
         self
     }
 
+    /// Sets what happens to a panic in a task that nobody awaits (detached,
+    /// or its [`Task`](crate::Task) dropped unawaited): counted in the close
+    /// report (the default, [`UnobservedPanics::Count`]), or also resumed
+    /// out of the run in progress or the next one
+    /// ([`UnobservedPanics::Propagate`], what `#[runner::test]` uses).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let runner = runner::Runner::builder()
+    ///     .unobserved_panics(runner::UnobservedPanics::Count)
+    ///     .build();
+    /// runner.spawn(async { panic!("counted") }).detach();
+    /// runner.run(runner::yield_now());
+    /// assert_eq!(runner.close().panicked, 1);
+    /// ```
+    pub fn unobserved_panics(mut self, policy: UnobservedPanics) -> Builder {
+        self.unobserved_panics = policy;
+        self
+    }
+
     /// Makes every run that goes past `timeout` after `build` panic with a
     /// message that lists the pending tasks. Used by `#[runner::test]`.
     #[doc(hidden)]
@@ -232,6 +256,7 @@ impl Builder {
             test_timeout: self.test_timeout,
             virtual_time: self.virtual_time,
             auto_advance_threshold: self.auto_advance_threshold,
+            unobserved_panics: self.unobserved_panics,
             #[cfg(feature = "tokio")] // tokio
             tokio_handle: self.tokio_handle,
         })

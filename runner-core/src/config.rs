@@ -1,9 +1,11 @@
 //! [`Config`]: the settings a built runner runs with.
 //!
-//! A floor-0 leaf: the builder (above) makes it, `Shared` (in the core)
+//! A floor-0 leaf (it names `debug`'s policy type): the builder (above) makes it, `Shared` (in the core)
 //! and the `Runner` read it.
 
 use std::time::Duration;
+
+use crate::debug::UnobservedPanics;
 
 /// The settings a built runner runs with, made by `Builder::build`.
 #[derive(Debug, Clone)]
@@ -20,6 +22,8 @@ pub(crate) struct Config {
     pub(crate) test_timeout: Option<Duration>,
     /// Whether the clock is virtual and starts paused.
     pub(crate) virtual_time: bool,
+    /// What happens to a task's panic that nobody observed.
+    pub(crate) unobserved_panics: UnobservedPanics,
     /// How long an idle loop waits before a virtual clock jumps.
     pub(crate) auto_advance_threshold: Duration,
     /// tokio: the runtime to use instead of the process-wide one.

@@ -8,7 +8,7 @@
 use std::any::Any;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe, Location};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -68,6 +68,41 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
     }
 }
 
+/// What a runner does with a panic that nobody observed: one in a task that
+/// nobody awaits (detached, or its [`Task`](crate::Task) dropped unawaited).
+///
+/// Set with [`Builder::unobserved_panics`](crate::Builder::unobserved_panics).
+/// `#[runner::test]` uses [`Propagate`](Self::Propagate), so that no test
+/// passes with a panic it did not see.
+///
+/// # Examples
+///
+/// ```
+/// use runner::UnobservedPanics;
+///
+/// let runner = runner::Runner::builder()
+///     .unobserved_panics(UnobservedPanics::Propagate)
+///     .build();
+/// runner.spawn(async { panic!("lost") }).detach();
+/// let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+///     runner.run(runner::sleep(std::time::Duration::from_secs(5)))
+/// }));
+/// assert!(caught.is_err(), "the task's panic came out of the run");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum UnobservedPanics {
+    /// Counted in [`CloseReport::panicked`](crate::CloseReport::panicked)
+    /// (and reported in debug mode): the default.
+    #[default]
+    Count,
+    /// Also resumed, with its original payload, out of the run in progress
+    /// (whose future is dropped), else out of the next
+    /// [`run`](crate::Runner::run) or [`try_run`](crate::Runner::try_run).
+    /// The first one is resumed; later ones are counted and reported.
+    Propagate,
+}
+
 /// The panics nobody observed, of one runner: `CloseReport::panicked`, and
 /// in debug mode their reports, kept until close.
 pub(crate) struct Panics {
@@ -76,15 +111,69 @@ pub(crate) struct Panics {
     /// (later ones are reported as they happen), and always without debug.
     pending: Mutex<Option<Vec<String>>>,
     debug: bool,
+    /// Whether a task's unobserved panic is also resumed in a run.
+    propagate: bool,
+    /// With `propagate`: the first such panic's payload, until a run
+    /// resumes it; `holding` says whether it is there, for a look that takes
+    /// no lock.
+    held: Mutex<Option<Box<dyn Any + Send>>>,
+    holding: AtomicBool,
 }
 
 impl Panics {
-    pub(crate) fn new(debug: bool) -> Panics {
+    pub(crate) fn new(debug: bool, policy: UnobservedPanics) -> Panics {
         Panics {
             count: AtomicUsize::new(0),
             pending: Mutex::new(debug.then(Vec::new)),
             debug,
+            propagate: policy == UnobservedPanics::Propagate,
+            held: Mutex::new(None),
+            holding: AtomicBool::new(false),
         }
+    }
+
+    /// A task's panic that nobody observed: counted; with
+    /// [`UnobservedPanics::Propagate`], reported at once (with `what`, the
+    /// task's spawn site) and its payload kept for a run to resume, unless
+    /// one is kept already. Returns the payload when it was not kept.
+    pub(crate) fn unobserved(
+        &self,
+        what: fmt::Arguments<'_>,
+        payload: Box<dyn Any + Send>,
+    ) -> Option<Box<dyn Any + Send>> {
+        if !self.propagate {
+            self.count(what, panic_message(&*payload));
+            return Some(payload);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        report(format_args!(
+            "a panic nobody observed, in {what}: {}",
+            panic_message(&*payload)
+        ));
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        if held.is_some() {
+            return Some(payload);
+        }
+        *held = Some(payload);
+        // Release: who sees the flag sees the payload (it also takes the lock).
+        self.holding.store(true, Ordering::Release);
+        None
+    }
+
+    /// The kept panic, if any, for a run to resume. A load when there is none.
+    #[inline]
+    pub(crate) fn take_held(&self) -> Option<Box<dyn Any + Send>> {
+        if !self.holding.load(Ordering::Acquire) {
+            return None;
+        }
+        self.take_held_slow()
+    }
+
+    #[cold]
+    fn take_held_slow(&self) -> Option<Box<dyn Any + Send>> {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        self.holding.store(false, Ordering::Relaxed);
+        held.take()
     }
 
     /// Counts a panic that nobody observed, in `what`; in debug mode, keeps

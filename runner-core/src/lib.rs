@@ -90,9 +90,12 @@ pub use crate::blocking::{unblock, Unblock};
 pub use crate::builder::Builder;
 pub use crate::close::{closing, on_close, CloseReport, Closing};
 pub use crate::context::{Context, ContextVar, Token};
+pub use crate::debug::UnobservedPanics;
 pub use crate::handle::{handle, shared, EnterGuard, Handle};
 pub use crate::interrupt::Interrupted;
 pub use crate::lifecycle::Closed;
+#[doc(hidden)]
+pub use crate::poll::PanicSink;
 pub use crate::runner::Runner;
 pub use crate::task::{spawn, spawn_local, Task};
 pub use crate::time::{

@@ -31,13 +31,15 @@ use std::future::Future;
 use std::mem;
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use atomic_waker::AtomicWaker;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use pin_project_lite::pin_project;
 
-use crate::context::{self, Vars};
+use crate::context::{self, ContextVar, Vars};
 use crate::debug;
 use crate::local;
 use crate::shared::Shared;
@@ -185,7 +187,9 @@ impl<F: Future> Future for Polled<F> {
             Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(output)) => Ok(Output::new(output, site)),
             Err(payload) => {
-                let caught = CaughtPanic::new(payload, Some(this.shared.clone()), site);
+                let mut caught = CaughtPanic::new(payload, Some(this.shared.clone()), site);
+                // A shared test's task carries its test's sink in its context.
+                caught.sink = context::scope(this.vars, || PANIC_SINK.get());
                 Err(caught.counted_if_closing())
             }
         };
@@ -329,6 +333,9 @@ impl<T> Drop for Output<T> {
 pub(crate) struct CaughtPanic {
     /// Taken when resumed.
     payload: Option<Box<dyn Any + Send>>,
+    /// Where it goes if nobody observes it, besides the runner's count: the
+    /// sink of the shared test that spawned the task, if any.
+    sink: Option<Arc<PanicSink>>,
     /// The runner that counts it if nobody observes it; taken once counted.
     shared: Option<Arc<Shared>>,
     /// Where the task or job that panicked was spawned.
@@ -343,6 +350,7 @@ impl CaughtPanic {
     ) -> CaughtPanic {
         CaughtPanic {
             payload: Some(payload),
+            sink: None,
             shared,
             site,
         }
@@ -372,11 +380,25 @@ impl CaughtPanic {
     }
 
     fn count(&mut self) {
-        if let (Some(shared), Some(payload)) = (self.shared.take(), &self.payload) {
+        let Some(shared) = self.shared.take() else {
+            return;
+        };
+        let Some(payload) = self.payload.take() else {
+            return;
+        };
+        if let Some(sink) = self.sink.take() {
             shared.panics.count(
                 format_args!("the task spawned at {}", self.site),
-                debug::panic_message(&**payload),
+                debug::panic_message(&*payload),
             );
+            self.payload = sink.keep(payload, self.site);
+            return;
+        }
+        let what = format_args!("the task spawned at {}", self.site);
+        self.payload = shared.panics.unobserved(what, payload);
+        if self.payload.is_none() {
+            // Kept for a run to resume: the loop looks at once.
+            shared.scheduler.wake_loop();
         }
     }
 }
@@ -389,5 +411,74 @@ impl Drop for CaughtPanic {
         if let Some(payload) = self.payload.take() {
             let _ = panic::catch_unwind(AssertUnwindSafe(|| drop(payload)));
         }
+    }
+}
+
+/// The context variable by which a shared test's tasks carry the test's
+/// [`PanicSink`]: tasks start with a copy of their spawner's context.
+static PANIC_SINK: ContextVar<Arc<PanicSink>> = ContextVar::new("runner::panic_sink");
+
+/// Where the unobserved panics of one `#[runner::test(shared)]`'s tasks go,
+/// so that they fail that test and no other. Used by the macros' support
+/// code: not part of the API.
+#[doc(hidden)]
+pub struct PanicSink {
+    /// The first such panic, until the test resumes it.
+    payload: Mutex<Option<Box<dyn Any + Send>>>,
+    /// The waker of the test's `run!` in progress.
+    waker: AtomicWaker,
+}
+
+impl PanicSink {
+    /// Makes a sink for the tasks spawned from now on in the current context.
+    pub fn install() -> Arc<PanicSink> {
+        let sink = Arc::new(PanicSink {
+            payload: Mutex::new(None),
+            waker: AtomicWaker::new(),
+        });
+        // Never reset: the test's context is its own and ends with it.
+        std::mem::forget(PANIC_SINK.set(sink.clone()));
+        sink
+    }
+
+    /// Keeps `payload` (the first one) and wakes the test; reports it with
+    /// the task's spawn site. Returns it when one is kept already.
+    fn keep(
+        &self,
+        payload: Box<dyn Any + Send>,
+        site: &Location<'_>,
+    ) -> Option<Box<dyn Any + Send>> {
+        debug::report(format_args!(
+            "a panic nobody observed, in the task spawned at {site}: {}",
+            debug::panic_message(&*payload)
+        ));
+        let mut kept = self.payload.lock().unwrap_or_else(PoisonError::into_inner);
+        if kept.is_some() {
+            return Some(payload);
+        }
+        *kept = Some(payload);
+        drop(kept);
+        self.waker.wake();
+        None
+    }
+
+    /// The kept panic, if any; else registers `waker` for when one comes.
+    pub fn poll_take(&self, waker: &std::task::Waker) -> Option<Box<dyn Any + Send>> {
+        self.waker.register(waker);
+        self.take()
+    }
+
+    /// The kept panic, if any.
+    pub fn take(&self) -> Option<Box<dyn Any + Send>> {
+        self.payload
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+}
+
+impl std::fmt::Debug for PanicSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PanicSink").finish_non_exhaustive()
     }
 }

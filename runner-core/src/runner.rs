@@ -232,6 +232,10 @@ impl Runner {
         let entered = context.or_else(|| own.existing_handle());
         let frame = entered.is_none().then_some(own);
         let _running = local::run(function, &started.lent, &started.shared.scheduler, frame);
+        // With `UnobservedPanics::Propagate`: a task's panic since the last run.
+        if let Some(payload) = started.shared.panics.take_held() {
+            panic::resume_unwind(payload);
+        }
         #[cfg(feature = "tokio")] // tokio: the run's future is made, polled and dropped in it
         let _tokio = crate::tokio::enter_run(&started.shared.tokio);
         let _entered = entered.map(Context::enter);
@@ -426,6 +430,28 @@ impl Runner {
     /// ```
     pub fn close(mut self) -> CloseReport {
         self.shut_down()
+    }
+
+    /// Makes a runner not yet started propagate unobserved panics, for
+    /// `#[runner::test]`.
+    #[doc(hidden)]
+    pub fn __for_test(mut self) -> Runner {
+        debug_assert!(self.started.get().is_none(), "set before the loop starts");
+        self.config.unobserved_panics = crate::debug::UnobservedPanics::Propagate;
+        self
+    }
+
+    /// Closes the runner, then resumes a task's panic that nobody observed
+    /// and no run resumed, if any (`#[runner::test]`: the test fails).
+    #[doc(hidden)]
+    pub fn __close_for_test(mut self) -> CloseReport {
+        let shared = self.started.get().map(|started| started.shared.clone());
+        let report = self.shut_down();
+        let held = shared.and_then(|shared| shared.panics.take_held());
+        if let Some(payload) = held {
+            panic::resume_unwind(payload);
+        }
+        report
     }
 
     /// The loop, started on first use.

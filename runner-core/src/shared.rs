@@ -68,7 +68,7 @@ impl Shared {
             ),
             hooks: Hooks::new(),
             jobs: Jobs::new(),
-            panics: Panics::new(config.debug),
+            panics: Panics::new(config.debug, config.unobserved_panics),
             clock: Clock::new(config.virtual_time, config.auto_advance_threshold),
             slow_poll: config.debug.then_some(config.slow_poll_threshold),
             #[cfg(feature = "tokio")] // tokio

@@ -434,6 +434,11 @@ impl<F: Future> Future for Loop<'_, F> {
             // Tasks that became ready first run first, as in asyncio's ready queue.
             let turn = scheduler.run_ready(ran % 2 == 1, BUDGET);
             ran += turn;
+            // A task's panic that nobody observed, with `Propagate`: out of
+            // the run, which drops its future as it unwinds.
+            if let Some(payload) = self.shared.panics.take_held() {
+                std::panic::resume_unwind(payload);
+            }
             if scheduler.main_woken.load(Ordering::Relaxed)
                 && scheduler.main_woken.swap(false, Ordering::Acquire)
             {
