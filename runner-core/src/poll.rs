@@ -394,8 +394,10 @@ impl CaughtPanic {
             self.payload = sink.keep(payload, self.site);
             return;
         }
-        let what = format_args!("the task spawned at {}", self.site);
-        self.payload = shared.panics.unobserved(what, payload);
+        let site = self.site;
+        self.payload = shared
+            .panics
+            .unobserved(format_args!("the task spawned at {site}"), payload);
         if self.payload.is_none() {
             // Kept for a run to resume: the loop looks at once.
             shared.scheduler.wake_loop();
