@@ -12,10 +12,10 @@
 mod common;
 use common::DropCounter;
 use std::future::Future;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::pin;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::task::{Context as TaskContext, Wake, Waker};
@@ -800,35 +800,13 @@ fn child(case: &'static str) -> Output {
 }
 
 /// Runs `command` to its end, or kills it after [`CHILD_TIMEOUT`].
-fn spawn_and_wait(rerun: String, mut command: Command) -> Output {
-    let mut process = command
-        .env_remove("RUNNER_DEBUG")
-        // Short reports; rerun the child by hand (see `Output`) for a backtrace.
-        .env("RUST_BACKTRACE", "0")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the child started");
-    let stdout = read_all(process.stdout.take().unwrap());
-    let stderr = read_all(process.stderr.take().unwrap());
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = process.try_wait().unwrap() {
-            break Some(status);
-        }
-        if started.elapsed() > CHILD_TIMEOUT {
-            let _ = process.kill();
-            let _ = process.wait();
-            break None;
-        }
-        thread::sleep(Duration::from_millis(10));
-    };
+fn spawn_and_wait(rerun: String, command: Command) -> Output {
+    let (status, stdout, stderr) = common::run_child(command, CHILD_TIMEOUT);
     Output {
         rerun,
         status,
-        stdout: stdout.join().unwrap(),
-        stderr: stderr.join().unwrap(),
+        stdout,
+        stderr,
     }
 }
 
@@ -888,14 +866,6 @@ fn run_main_program(source: &str) -> Output {
     // Kept for a rerun by hand when it failed.
     let _ = std::fs::remove_dir_all(&dir);
     output
-}
-
-fn read_all(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
-    thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = pipe.read_to_end(&mut bytes);
-        String::from_utf8_lossy(&bytes).into_owned()
-    })
 }
 
 fn find<'a>(text: &'a str, needle: &str) -> &'a str {

@@ -28,10 +28,9 @@
 mod common;
 use common::DropCounter;
 use std::future::Future;
-use std::io::Read;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::{pin, Pin};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::task::{Context as TaskContext, Poll, Wake, Waker};
@@ -721,31 +720,11 @@ fn in_child(name: &str, body: impl FnOnce()) {
         return;
     }
     let exe = std::env::current_exe().unwrap();
-    let mut process = Command::new(&exe)
+    let mut command = Command::new(&exe);
+    command
         .args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD, name)
-        .env_remove("RUNNER_DEBUG")
-        .env("RUST_BACKTRACE", "0")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the child started");
-    let stdout = read_all(process.stdout.take().unwrap());
-    let stderr = read_all(process.stderr.take().unwrap());
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = process.try_wait().unwrap() {
-            break Some(status);
-        }
-        if started.elapsed() > CHILD_TIMEOUT {
-            let _ = process.kill();
-            let _ = process.wait();
-            break None;
-        }
-        thread::sleep(Duration::from_millis(5));
-    };
-    let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
+        .env(CHILD, name);
+    let (status, stdout, stderr) = common::run_child(command, CHILD_TIMEOUT);
     // The child's report, also when it passed: the loops say what they did.
     print!("{stdout}");
     assert!(
@@ -754,14 +733,6 @@ fn in_child(name: &str, body: impl FnOnce()) {
         exe.display(),
         describe(status),
     );
-}
-
-fn read_all(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
-    thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = pipe.read_to_end(&mut bytes);
-        String::from_utf8_lossy(&bytes).into_owned()
-    })
 }
 
 fn describe(status: Option<ExitStatus>) -> String {
