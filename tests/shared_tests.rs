@@ -3,50 +3,61 @@
 //! Every `#[runner::test(shared)]` runs its `run!`s on `runner::shared()`,
 //! one runner for the whole test binary, driven by a thread of its own. So a
 //! server started by the first test that needs it stays up for all the
-//! others, whichever of libtest's threads they run on. (Under cargo-nextest,
-//! which runs each test in a process of its own, "shared" means shared by
-//! the tests of one process: each test then starts the server itself.)
+//! others, whichever of libtest's threads they run on.
+//!
+//! The server is a lazy fixture behind an *async* once-cell
+//! (`async_lock::OnceCell`): whoever asks first starts it, be it a sync test
+//! (`run!(echo_server())`), an `async fn` test, or a task on the shared runner,
+//! and the others wait for that start instead of starting a second server.
+//! A `std::sync::OnceLock` whose init calls `runner::shared().block_on(..)`
+//! would panic when the first caller is async code (a run cannot block on
+//! another), which then depends on which test runs first: under cargo-nextest,
+//! one process per test, every test is the first. CI runs this file under
+//! both `cargo test` and `cargo nextest run`.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
 use std::time::Duration;
 
+use async_lock::OnceCell;
 use async_net::{TcpListener, TcpStream};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use runner::ContextVar;
 
-/// How many echo servers were started: one, however many tests use it.
+/// How many echo servers were started: one per process, however many tests use it.
 static SERVERS: AtomicUsize = AtomicUsize::new(0);
 
-/// The address of an echo server on the shared runner, started on first use.
-fn echo_server() -> SocketAddr {
-    static ADDRESS: OnceLock<SocketAddr> = OnceLock::new();
-    *ADDRESS.get_or_init(|| {
-        let shared = runner::shared();
-        let listener = shared
-            .block_on(TcpListener::bind("127.0.0.1:0"))
-            .expect("the shared runner never closes")
-            .expect("a loopback port");
-        let address = listener.local_addr().expect("a bound address");
-        SERVERS.fetch_add(1, Ordering::SeqCst);
-        let server = shared.spawn(async move {
-            loop {
-                let (mut stream, _) = listener.accept().await.expect("a connection");
-                runner::spawn(async move {
-                    let mut buffer = [0; 64];
-                    while let Ok(n @ 1..) = stream.read(&mut buffer).await {
-                        if stream.write_all(&buffer[..n]).await.is_err() {
-                            break;
+/// The address of an echo server on the shared runner, started on first use,
+/// from sync or async code alike.
+async fn echo_server() -> SocketAddr {
+    static ADDRESS: OnceCell<SocketAddr> = OnceCell::new();
+    *ADDRESS
+        .get_or_init(|| async {
+            let listener = TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("a loopback port");
+            let address = listener.local_addr().expect("a bound address");
+            SERVERS.fetch_add(1, Ordering::SeqCst);
+            // The accept loop lives on the shared runner, which never closes,
+            // whichever runner the first caller was on.
+            let server = runner::shared().spawn(async move {
+                loop {
+                    let (mut stream, _) = listener.accept().await.expect("a connection");
+                    runner::spawn(async move {
+                        let mut buffer = [0; 64];
+                        while let Ok(n @ 1..) = stream.read(&mut buffer).await {
+                            if stream.write_all(&buffer[..n]).await.is_err() {
+                                break;
+                            }
                         }
-                    }
-                })
-                .detach();
-            }
-        });
-        server.expect("the shared runner never closes").detach();
-        address
-    })
+                    })
+                    .detach();
+                }
+            });
+            server.expect("the shared runner never closes").detach();
+            address
+        })
+        .await
 }
 
 async fn echo(address: SocketAddr, message: &[u8]) -> Vec<u8> {
@@ -59,19 +70,38 @@ async fn echo(address: SocketAddr, message: &[u8]) -> Vec<u8> {
 
 #[runner::test(shared)]
 fn the_first_client_of_the_shared_server() {
-    assert_eq!(run!(echo(echo_server(), b"one")), b"one");
+    let address = run!(echo_server());
+    assert_eq!(run!(echo(address, b"one")), b"one");
     assert_eq!(SERVERS.load(Ordering::SeqCst), 1);
 }
 
 #[runner::test(shared)]
 fn a_second_client_of_the_same_server() {
-    assert_eq!(run!(echo(echo_server(), b"two")), b"two");
+    assert_eq!(
+        run!(async { echo(echo_server().await, b"two").await }),
+        b"two"
+    );
+    assert_eq!(SERVERS.load(Ordering::SeqCst), 1);
+}
+
+#[runner::test(timeout = "10s")]
+async fn an_async_test_can_be_the_first_to_ask_for_the_fixture() {
+    // Not shared: this test's own runner starts the fixture if it asks first;
+    // the server still lives on the shared runner, after this runner closes.
+    assert_eq!(echo(echo_server().await, b"async").await, b"async");
+    assert_eq!(SERVERS.load(Ordering::SeqCst), 1);
+}
+
+#[runner::test(shared, timeout = "10s")]
+fn a_task_on_the_shared_runner_can_be_the_first_to_ask_for_the_fixture() {
+    let task = runner::spawn(async { echo(echo_server().await, b"task").await });
+    assert_eq!(run!(task), b"task");
     assert_eq!(SERVERS.load(Ordering::SeqCst), 1);
 }
 
 #[runner::test(shared, timeout = "10s")]
 fn many_clients_at_once_on_the_shared_server() {
-    let address = echo_server();
+    let address = run!(echo_server());
     let replies = run!(async move {
         let clients: Vec<_> = (0..20u8)
             .map(|n| runner::spawn(async move { echo(address, &[n; 8]).await }))
@@ -163,42 +193,49 @@ fn a_scope_with_virtual_time_sleeps_a_minute_at_once() {
 
 mod readme {
     use std::net::SocketAddr;
-    use std::sync::OnceLock;
     use std::time::Duration;
 
+    use async_lock::OnceCell;
     use async_net::{TcpListener, TcpStream};
     use futures_lite::{io, AsyncReadExt, AsyncWriteExt};
 
     /// An echo server on the shared runner, started by the first test that asks.
-    fn server() -> SocketAddr {
-        static ADDR: OnceLock<SocketAddr> = OnceLock::new();
-        *ADDR.get_or_init(|| {
-            let shared = runner::shared();
-            let listener = shared
-                .block_on(TcpListener::bind("127.0.0.1:0"))
-                .unwrap()
-                .unwrap();
-            let addr = listener.local_addr().unwrap();
-            let accept = async move {
-                while let Ok((stream, _)) = listener.accept().await {
-                    runner::spawn(
-                        async move { io::copy(stream.clone(), &mut stream.clone()).await },
-                    )
-                    .detach();
-                }
-            };
-            shared.spawn(accept).unwrap().detach();
-            addr
-        })
+    async fn server() -> SocketAddr {
+        static ADDR: OnceCell<SocketAddr> = OnceCell::new();
+        *ADDR
+            .get_or_init(|| async {
+                let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let addr = listener.local_addr().unwrap();
+                let accept = async move {
+                    while let Ok((stream, _)) = listener.accept().await {
+                        runner::spawn(async move {
+                            io::copy(stream.clone(), &mut stream.clone()).await
+                        })
+                        .detach();
+                    }
+                };
+                runner::shared().spawn(accept).unwrap().detach();
+                addr
+            })
+            .await
     }
 
     #[runner::test(shared, timeout = "5s")]
     fn echoes() {
-        let mut client = run!(TcpStream::connect(server())).unwrap();
+        let mut client = run!(async { TcpStream::connect(server().await).await }).unwrap();
         run!(client.write_all(b"ping")).unwrap();
         let mut reply = [0; 4];
         run!(client.read_exact(&mut reply)).unwrap();
         assert_eq!(&reply, b"ping");
+    }
+
+    #[runner::test(timeout = "5s")]
+    async fn echoes_in_an_async_test() {
+        let mut client = TcpStream::connect(server().await).await.unwrap();
+        client.write_all(b"pong").await.unwrap();
+        let mut reply = [0; 4];
+        client.read_exact(&mut reply).await.unwrap();
+        assert_eq!(&reply, b"pong");
     }
 
     #[runner::test(virtual_time)]
