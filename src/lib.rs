@@ -39,6 +39,60 @@
 //! runner = { package = "asyncio-runner", version = "0.1" }
 //! ```
 //!
+//! # What else is in the box
+//!
+//! - **Tests**: [`#[runner::test]`](test) is `#[test]` with a runner of its
+//!   own, also on an `async fn`, as `#[tokio::test]` (changing the attribute
+//!   is the whole migration of a current-thread tokio test). Options:
+//!   `timeout = "5s"` (fails a test that blocks its thread too), `shared`
+//!   (every `run!` of every such test runs on [`shared()`], one runner for
+//!   the whole test binary, so a server started by one test serves the
+//!   others), and `virtual_time`. A panic in a task nobody awaits fails the
+//!   test ([`Builder::unobserved_panics`]).
+//! - **Virtual time**: [`Builder::virtual_time`] starts the runner's clock
+//!   paused; [`sleep`], [`timeout`] and [`now`] use it, and it jumps to the
+//!   next timer when the loop has nothing to do, so an hour of retries takes
+//!   milliseconds. [`advance`] moves it by hand; [`hold_clock`] holds it
+//!   during real I/O.
+//! - **tokio-based crates**: with the cargo feature `tokio`, futures of
+//!   reqwest, sqlx, tonic, `tokio::net` and `tokio::time` work in runs,
+//!   tasks, [`unblock`] jobs and cleanups with no wrapper; see [Coming from
+//!   tokio](#coming-from-tokio) for what differs from a tokio runtime.
+//! - **Other threads**: [`Runner::handle`] gives a `Send + Sync` [`Handle`];
+//!   [`shared()`] is one runner for the whole process.
+//!
+//! # Coming from tokio
+//!
+//! `#[tokio::test] async fn` becomes `#[runner::test] async fn`, and
+//! `#[tokio::main] async fn main` becomes `#[runner::scope] async fn main`:
+//! the body is one run on the scope's runner, with the same `Result` returns
+//! and `?`. With the `tokio` feature, tokio's own sockets, timers, channels,
+//! `tokio::spawn` and `spawn_blocking` work inside. What differs, because
+//! runner enters tokio's *handle* around user code, never a tokio runtime:
+//!
+//! - tokio's `blocking_*` calls (`mpsc::Receiver::blocking_recv`,
+//!   `Sender::blocking_send`, `Semaphore::blocking_acquire`,
+//!   `Mutex::blocking_lock`) inside a run or a task block the runner's thread
+//!   instead of panicking with "Cannot block the current thread from within a
+//!   runtime": the run then hangs, and a test's `timeout` reports it as
+//!   blocked. `.await` the async form, or call the blocking one in
+//!   [`unblock`]. (Entering tokio's runtime context is only possible through
+//!   tokio's own `block_on`, which cannot host runner's loop.)
+//! - tokio's cooperative budget does not apply inside runs: a loop over
+//!   always-ready tokio I/O (a socket with data always waiting, an unbounded
+//!   channel kept full) never yields to the loop, so a `tokio::time::timeout`
+//!   or [`timeout`] around it never fires and a test's `timeout` cannot end
+//!   it either (the watchdog then says the test is "blocked or never
+//!   yields"). Call [`yield_now`] in such loops.
+//! - under [virtual time](Builder::virtual_time), a [`timeout`] around real
+//!   tokio I/O can fire early: the clock jumps once the loop has been idle
+//!   for the auto-advance threshold of real time, whether or not an answer is
+//!   on its way. Hold the clock with [`hold_clock`] around real I/O.
+//! - tokio's `#[tokio::test(flavor = "multi_thread")]` maps to
+//!   `#[runner::test(worker_threads = N)]`; `start_paused = true` to
+//!   `virtual_time` (runner's clock, not tokio's: `tokio::time::sleep`
+//!   counts real time, [`sleep`] counts virtual time).
+//!
 //! # Tracing spans
 //!
 //! A `tracing` span belongs to a thread, not to a task: a span entered around
@@ -241,6 +295,7 @@ pub mod __private {
     /// entered for the whole body (so `runner::spawn` between `run!`s goes
     /// there), the test's context starts empty whatever thread libtest runs
     /// it on, and a `timeout` applies to this test alone.
+    #[track_caller]
     pub fn shared_test<R>(
         timeout: Option<Duration>,
         name: &'static str,
@@ -248,11 +303,11 @@ pub mod __private {
     ) -> R {
         let handle = runner_core::shared();
         let _entered = handle.enter();
-        runner_core::Context::new().run(|| {
+        let watch = timeout.map(|timeout| Watchdog::start(name, timeout));
+        let output = runner_core::Context::new().run(|| {
             // The test's tasks carry it in their context: their unobserved
             // panics fail this test, and no other.
             let sink = runner_core::PanicSink::install();
-            let watch = timeout.map(|timeout| Watchdog::start(name, timeout));
             let scope = SharedScope {
                 handle,
                 deadline: timeout.map(|timeout| (timeout, Instant::now().checked_add(timeout))),
@@ -260,14 +315,17 @@ pub mod __private {
                 sink: &sink,
             };
             let output = body(&scope);
-            if let Some(watch) = watch {
-                watch.finish();
-            }
-            if let Some(payload) = sink.take() {
-                panic::resume_unwind(payload);
-            }
-            output
-        })
+            (output, sink.take())
+        });
+        // Out here, not in the closure: `finish` fails the test at the
+        // caller's line, the user's test.
+        if let Some(watch) = watch {
+            watch.finish();
+        }
+        match output {
+            (_, Some(payload)) => panic::resume_unwind(payload),
+            (output, None) => output,
+        }
     }
 
     /// What the `run!`s of a `#[runner::test(shared)]` run on.
@@ -290,12 +348,22 @@ pub mod __private {
         /// [`Handle::block_on`]: crate::Handle::block_on
         #[track_caller]
         pub fn run<F: IntoFuture>(&self, future: F) -> F::Output {
-            let location = Location::caller();
+            self.run_as(Run::Macro(Location::caller()), future)
+        }
+
+        /// The whole body of a shared `async fn` test, as one run.
+        #[track_caller]
+        pub fn run_body<F: IntoFuture>(&self, future: F) -> F::Output {
+            self.run_as(Run::Body(Location::caller()), future)
+        }
+
+        #[track_caller]
+        fn run_as<F: IntoFuture>(&self, run: Run, future: F) -> F::Output {
             if let Some(site) = self.site {
-                set(site, Site::In(location));
+                set(site, Site::In(run));
             }
             // Between `run!`s after this one: set when the run returns or unwinds.
-            let _after = self.site.map(|site| SetOnDrop(site, Site::After(location)));
+            let _after = self.site.map(|site| SetOnDrop(site, Site::After(run)));
             // A panic of the test's own tasks that nobody observes ends the
             // `run!` at once, resumed with its payload.
             let sink = self.sink;
@@ -308,7 +376,8 @@ pub mod __private {
             });
             let output = match self.deadline {
                 Some((timeout, deadline)) => {
-                    self.handle.__block_on_until(timeout, deadline, watched)
+                    self.handle
+                        .__block_on_until(timeout, deadline, run.what(), watched)
                 }
                 None => self.handle.block_on(watched),
             };
@@ -330,36 +399,70 @@ pub mod __private {
         /// which `run!` the test is in.
         #[track_caller]
         pub fn run<F: IntoFuture>(&self, future: F) -> F::Output {
+            self.run_as(Run::Macro(Location::caller()), future)
+        }
+
+        /// The whole body of an `async fn` test, as one run.
+        #[track_caller]
+        pub fn run_body<F: IntoFuture>(&self, future: F) -> F::Output {
+            self.run_as(Run::Body(Location::caller()), future)
+        }
+
+        #[track_caller]
+        fn run_as<F: IntoFuture>(&self, run: Run, future: F) -> F::Output {
             let Some(site) = self.site else {
                 return self.runner.run(future);
             };
-            let location = Location::caller();
-            set(site, Site::In(location));
+            set(site, Site::In(run));
             // Between `run!`s after this one: set when the run returns or unwinds.
-            let _after = SetOnDrop(site, Site::After(location));
+            let _after = SetOnDrop(site, Site::After(run));
             self.runner.run(future)
+        }
+    }
+
+    /// A run of a test: a `run!`, or an `async fn` test's whole body.
+    #[derive(Clone, Copy, Debug)]
+    enum Run {
+        /// The `run!` at this place.
+        Macro(&'static Location<'static>),
+        /// The body of the `async fn` test at this place.
+        Body(&'static Location<'static>),
+    }
+
+    impl Run {
+        /// How messages name it, before " at <place>".
+        fn what(self) -> &'static str {
+            match self {
+                Run::Macro(_) => "the `run!`",
+                Run::Body(_) => "the run",
+            }
+        }
+    }
+
+    impl fmt::Display for Run {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            let (Run::Macro(location) | Run::Body(location)) = self;
+            write!(f, "{} at {location}", self.what())
         }
     }
 
     /// Where a test with a timeout is.
     #[derive(Clone, Copy, Debug)]
     enum Site {
-        /// No `run!` started yet.
+        /// No run started yet.
         Before,
-        /// Inside the `run!` at this place.
-        In(&'static Location<'static>),
-        /// Between `run!`s; the last one was at this place.
-        After(&'static Location<'static>),
+        /// Inside this run.
+        In(Run),
+        /// Between runs; the last one was this.
+        After(Run),
     }
 
     impl fmt::Display for Site {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             match self {
                 Site::Before => write!(f, "before its first `run!`"),
-                Site::In(location) => write!(f, "in the `run!` at {location}"),
-                Site::After(location) => {
-                    write!(f, "between `run!`s, after the one at {location}")
-                }
+                Site::In(run) => write!(f, "in {run}"),
+                Site::After(run) => write!(f, "between `run!`s, after {run}"),
             }
         }
     }
@@ -418,9 +521,12 @@ pub mod __private {
                         let _ = writeln!(
                             io::stderr(),
                             "test `{name}` has run for {wait:?}, past its timeout of \
-                             {timeout:?}; its thread is blocked {site}: a blocking call \
-                             (`std::thread::sleep`, a lock, blocking I/O) stops the runner; \
-                             use `runner::sleep`, `runner::unblock` or an async API"
+                             {timeout:?}, {site}: its thread is blocked or never yields. \
+                             A blocking call (`std::thread::sleep`, a lock, blocking I/O) \
+                             stops the runner, and so does a loop over futures that are \
+                             always ready (tokio's coop budget does not apply in runs); \
+                             use `runner::sleep`, `runner::unblock` or an async API, \
+                             and `runner::yield_now` in long loops"
                         );
                     }
                 })
@@ -443,7 +549,8 @@ pub mod __private {
             assert!(
                 elapsed <= self.timeout,
                 "test `{}` ran for {elapsed:?}, longer than its timeout of {:?}; \
-                 it blocked its thread, where the runner could not end it",
+                 the runner cannot end a test that is blocked or never yields (a blocking \
+                 call, a loop over always-ready futures)",
                 self.name,
                 self.timeout
             );

@@ -162,7 +162,7 @@ async fn an_async_shared_tests_tasks_progress_on_the_shared_runners_thread() {
 }
 
 #[runner::test(shared, timeout = "100ms")]
-#[should_panic(expected = "timed out after 100ms, in the `run!` at tests/async_attr.rs")]
+#[should_panic(expected = "timed out after 100ms, in the run at tests/async_attr.rs")]
 async fn an_async_shared_tests_timeout_applies_to_that_test() {
     std::future::pending::<()>().await;
 }

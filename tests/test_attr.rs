@@ -93,10 +93,58 @@ fn a_blocked_test_is_reported_with_its_run_site_at_the_deadline() {
         .find(|line| line.contains("past its timeout of 200ms"))
         .unwrap_or_else(|| panic!("no watchdog report in:\n{stderr}"));
     let site = format!(
-        "blocked in the `run!` at tests/test_attr.rs:{}:",
+        "in the `run!` at tests/test_attr.rs:{}:",
         marker_line("BLOCKED")
     );
     assert!(report.contains(&site), "{site:?} not in {report}");
+    assert!(report.contains("blocked or never yields"), "{report}");
+}
+
+#[runner::test(timeout = "200ms")]
+// BLOCKED ASYNC: its `async`, on the next line
+async fn blocked_async_test() {
+    if !is_child("blocked_async_test") {
+        return;
+    }
+    thread::sleep(Duration::from_secs(1));
+}
+
+#[test]
+fn a_blocked_async_test_is_reported_in_the_run_of_its_body() {
+    let stderr = run_child("blocked_async_test");
+    let report = stderr
+        .lines()
+        .find(|line| line.contains("past its timeout of 200ms"))
+        .unwrap_or_else(|| panic!("no watchdog report in:\n{stderr}"));
+    // The run of the body is located at its `async`: line, then column 1.
+    let line = marker_line("BLOCKED ASYNC") + 1;
+    let site = format!("in the run at tests/test_attr.rs:{line}:1");
+    assert!(report.contains(&site), "{site:?} not in {report}");
+    assert!(report.contains("blocked or never yields"), "{report}");
+}
+
+#[runner::test(shared, timeout = "100ms")]
+// BLOCKED SHARED: the test's name, on the next line
+fn blocked_shared_test() {
+    if !is_child("blocked_shared_test") {
+        return;
+    }
+    run!(async { thread::sleep(Duration::from_millis(600)) });
+}
+
+#[test]
+fn a_shared_test_past_its_timeout_fails_at_the_users_test() {
+    let stderr = run_child("blocked_shared_test");
+    let site = format!(
+        "panicked at tests/test_attr.rs:{}:4:",
+        marker_line("BLOCKED SHARED") + 1
+    );
+    assert!(stderr.contains(&site), "{site:?} not in:\n{stderr}");
+    assert!(
+        stderr.contains("longer than its timeout of 100ms"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("blocked or never yields"), "{stderr}");
 }
 
 #[runner::test(timeout = "5s")]
@@ -183,6 +231,19 @@ fn the_test_helper_is_called_from_the_users_test_not_the_attribute() {
 }
 
 // Helpers.
+
+/// Runs the test `case` of this binary in a child process that must fail;
+/// returns its stderr.
+fn run_child(case: &str) -> String {
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args([case, "--exact", "--nocapture"])
+        .env(CHILD, case)
+        .output()
+        .expect("the child test ran");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!output.status.success(), "{stderr}");
+    stderr
+}
 
 /// Set in the child process of a test that runs one test of this binary.
 const CHILD: &str = "RUNNER_TEST_ATTR_CHILD";

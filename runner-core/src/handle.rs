@@ -158,21 +158,23 @@ impl Handle {
     }
 
     /// Runs `future` like [`block_on`](Self::block_on), but gives up at
-    /// `deadline` (real time), panicking with a message that names `site`:
-    /// a test's `timeout` on the shared runner. Used by
-    /// `#[runner::test(shared, timeout = ..)]`.
+    /// `deadline` (real time), panicking with a message that names `what`
+    /// (the `` `run!` `` of a sync test, the run of an `async fn` test's
+    /// body) and the caller's line: a test's `timeout` on the shared runner.
+    /// Used by `#[runner::test(shared, timeout = ..)]`.
     #[doc(hidden)]
     #[track_caller]
     pub fn __block_on_until<F: IntoFuture>(
         &self,
         timeout: Duration,
         deadline: Option<Instant>,
+        what: &str,
         future: F,
     ) -> Result<F::Output, Closed> {
         let site = Location::caller();
         match self.block_on(wait::with_deadline(deadline, future.into_future()))? {
             Some(output) => Ok(output),
-            None => panic!("timed out after {timeout:?}, in the `run!` at {site}"),
+            None => panic!("timed out after {timeout:?}, in {what} at {site}"),
         }
     }
 

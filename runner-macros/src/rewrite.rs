@@ -354,11 +354,17 @@ pub(crate) struct Target<'a> {
 }
 
 impl Target<'_> {
-    /// The call that runs `future`, every token of it spanned on `span`
-    /// (the runner binding keeps its mixed-site hygiene, only located
-    /// there).
-    pub(crate) fn call(self, krate: &Path, span: Span, future: TokenStream) -> TokenStream {
-        self.call_with_parens(krate, span, span, future)
+    /// The run of an `async fn`'s whole body on the target, every token of
+    /// it spanned on `span` (the runner binding keeps its mixed-site
+    /// hygiene, only located there): a test's scope says "the run at" in
+    /// its timeout messages, where a `run!` says "the `run!` at"; a plain
+    /// runner runs it as a `run!`.
+    pub(crate) fn call_body(self, krate: &Path, span: Span, future: TokenStream) -> TokenStream {
+        let method = match self.runs_on {
+            "Runner" => "run",
+            _ => "run_body",
+        };
+        self.call_method(krate, method, span, span, future)
     }
 
     /// As [`Self::call`], with the parentheses of the call spanned on
@@ -366,6 +372,19 @@ impl Target<'_> {
     fn call_with_parens(
         self,
         krate: &Path,
+        span: Span,
+        parens: Span,
+        future: TokenStream,
+    ) -> TokenStream {
+        self.call_method(krate, "run", span, parens, future)
+    }
+
+    /// `krate::__private::<runs_on>::<method>(runner, future)`, spanned on
+    /// `span`, its parentheses on `parens`.
+    fn call_method(
+        self,
+        krate: &Path,
+        method: &str,
         span: Span,
         parens: Span,
         future: TokenStream,
@@ -381,7 +400,8 @@ impl Target<'_> {
             quote_spanned!(span=> #runner, #future),
         );
         parenthesized.set_span(parens);
-        quote_spanned!(span=> #krate::__private::#runs_on::run #parenthesized)
+        let method = Ident::new(method, span);
+        quote_spanned!(span=> #krate::__private::#runs_on::#method #parenthesized)
     }
 }
 

@@ -208,7 +208,7 @@ fn one_run(
             }
         }
     };
-    let run = target.call(krate, asyncness, future);
+    let run = target.call_body(krate, asyncness, future);
     if never {
         // `!` cannot be written on the `let`: the block's value is `()`, and
         // the run of a body that never ends does not return either.

@@ -193,7 +193,7 @@ mod tests {
         assert!(
             out.contains(
                 "| __runner_scope : & :: runner :: __private :: TestScope < '_ > | \
-                 -> Result < () , E > { :: runner :: __private :: TestScope :: run \
+                 -> Result < () , E > { :: runner :: __private :: TestScope :: run_body \
                  (__runner_scope , async move { let __runner_ret : Result < () , E > = \
                  { f () . await ? ; Ok (()) } ; # [allow (unreachable_code)] return __runner_ret ; }) }"
             ),
@@ -218,7 +218,7 @@ mod tests {
         );
         assert!(
             out.contains(
-                "{ :: runner :: __private :: SharedScope :: run (__runner_scope , async move {"
+                "{ :: runner :: __private :: SharedScope :: run_body (__runner_scope , async move {"
             ),
             "{out}"
         );
