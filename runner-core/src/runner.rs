@@ -8,9 +8,9 @@
 use std::cell::{Cell, OnceCell};
 use std::fmt;
 use std::future::{Future, IntoFuture};
-use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::pin::pin;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Waker;
 use std::time::{Duration, Instant};
@@ -56,6 +56,17 @@ use crate::wait;
 /// assert_eq!(report.cancelled, 0);
 /// ```
 pub struct Runner {
+    /// Everything, behind the one field that makes `Runner` neither `Send`
+    /// nor `Sync`: a misuse's compile error then names `Rc<ThreadBound>`
+    /// within `Runner`, once per trait, instead of every cell inside. Never
+    /// cloned: the count stays one.
+    bound: Rc<ThreadBound>,
+}
+
+/// A runner's state, bound to the thread that created it (tasks spawned
+/// with `spawn_local` belong to that thread, and the cells below are
+/// unsynchronised).
+struct ThreadBound {
     config: Config,
     /// The context every run executes in; taken by close, which releases it.
     context: Option<OwnContext>,
@@ -64,8 +75,6 @@ pub struct Runner {
     /// When runs must stop, for `#[runner::test(timeout = ..)]`: counted
     /// from `build`, in real time; `None` for never.
     test_deadline: Option<Instant>,
-    /// Tasks spawned with `spawn_local` belong to this thread.
-    _not_send: PhantomData<*const ()>,
 }
 
 /// A started loop: what a runner has from its first run, spawn or `enter`
@@ -111,12 +120,14 @@ impl Runner {
     }
 
     pub(crate) fn with_config(config: Config) -> Runner {
-        Runner {
+        let bound = ThreadBound {
             test_deadline: config.test_timeout.and_then(wait::deadline_after),
             config,
             context: Some(OwnContext::new(context::current_vars())),
             started: OnceCell::new(),
-            _not_send: PhantomData,
+        };
+        Runner {
+            bound: Rc::new(bound),
         }
     }
 
@@ -215,7 +226,7 @@ impl Runner {
     ) -> Result<F::Output, Interrupted> {
         // The running-loop check comes first, before any side effect: before
         // the loop starts, it is its own step; after, `local::run` makes it.
-        let started = match self.started.get() {
+        let started = match self.bound.started.get() {
             Some(started) => started,
             None => {
                 if local::is_running() {
@@ -249,7 +260,7 @@ impl Runner {
         let sigint = *started.sigint.get_or_init(Sigint::for_this_thread);
         let _armed = sigint.map(Sigint::arm);
         let shared = &started.shared;
-        let Some(deadline) = self.test_deadline else {
+        let Some(deadline) = self.bound.test_deadline else {
             return scheduler::block_on(shared, &started.waker, future, sigint, Park::Reactor);
         };
         // A test's timeout bounds every run, in real time.
@@ -263,7 +274,7 @@ impl Runner {
     /// The panic of a run that went past the test's timeout.
     #[track_caller]
     fn timed_out(&self, started: &Started, site: &Location<'_>) -> ! {
-        let timeout = self.config.test_timeout.unwrap_or(Duration::MAX);
+        let timeout = self.bound.config.test_timeout.unwrap_or(Duration::MAX);
         let sites = started.shared.registry.sites();
         let mut message = format!(
             "timed out after {timeout:?}, in the run at {site}; {} task(s) still pending",
@@ -393,7 +404,8 @@ impl Runner {
 
     #[inline]
     fn own_context(&self) -> &OwnContext {
-        self.context
+        self.bound
+            .context
             .as_ref()
             .expect("a runner has its context until it closes")
     }
@@ -407,7 +419,7 @@ impl Runner {
     /// assert!(!runner.is_debug());
     /// ```
     pub fn is_debug(&self) -> bool {
-        self.config.debug
+        self.bound.config.debug
     }
 
     /// Closes the runner and reports what close did.
@@ -436,8 +448,9 @@ impl Runner {
     /// `#[runner::test]`.
     #[doc(hidden)]
     pub fn __for_test(mut self) -> Runner {
-        debug_assert!(self.started.get().is_none(), "set before the loop starts");
-        self.config.unobserved_panics = crate::debug::UnobservedPanics::Propagate;
+        let bound = self.bound_mut();
+        debug_assert!(bound.started.get().is_none(), "set before the loop starts");
+        bound.config.unobserved_panics = crate::debug::UnobservedPanics::Propagate;
         self
     }
 
@@ -445,7 +458,11 @@ impl Runner {
     /// and no run resumed, if any (`#[runner::test]`: the test fails).
     #[doc(hidden)]
     pub fn __close_for_test(mut self) -> CloseReport {
-        let shared = self.started.get().map(|started| started.shared.clone());
+        let shared = self
+            .bound
+            .started
+            .get()
+            .map(|started| started.shared.clone());
         let report = self.shut_down();
         let held = shared.and_then(|shared| shared.panics.take_held());
         if let Some(payload) = held {
@@ -454,18 +471,26 @@ impl Runner {
         report
     }
 
+    /// The state, to change: the `Rc` is never cloned.
+    fn bound_mut(&mut self) -> &mut ThreadBound {
+        Rc::get_mut(&mut self.bound).expect("a runner's state has one owner")
+    }
+
     /// The loop, started on first use.
     fn start(&self) -> &Started {
-        self.started.get_or_init(|| Started::start(&self.config))
+        self.bound
+            .started
+            .get_or_init(|| Started::start(&self.bound.config))
     }
 
     /// Closes the loop if it was started, then releases the context; a
     /// second call finds nothing to do.
     fn shut_down(&mut self) -> CloseReport {
-        let Some(context) = self.context.take() else {
+        let bound = self.bound_mut();
+        let Some(context) = bound.context.take() else {
             return CloseReport::default();
         };
-        let Some(started) = self.started.take() else {
+        let Some(started) = bound.started.take() else {
             // Nothing ran: only the context to release, whose values' `Drop`
             // may panic like anywhere in close.
             let released = panic::catch_unwind(AssertUnwindSafe(|| drop(context)));
@@ -477,7 +502,7 @@ impl Runner {
         close::close(
             &started.shared,
             &started.waker,
-            self.config.close_timeout,
+            bound.config.close_timeout,
             context,
         )
     }
@@ -518,12 +543,15 @@ impl Drop for Runner {
 impl fmt::Debug for Runner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Runner")
-            .field("debug", &self.config.debug)
-            .field("worker_threads", &self.config.worker_threads)
-            .field("close_timeout", &self.config.close_timeout)
-            .field("slow_poll_threshold", &self.config.slow_poll_threshold)
-            .field("started", &self.started.get().is_some())
-            .field("closed", &self.context.is_none())
+            .field("debug", &self.bound.config.debug)
+            .field("worker_threads", &self.bound.config.worker_threads)
+            .field("close_timeout", &self.bound.config.close_timeout)
+            .field(
+                "slow_poll_threshold",
+                &self.bound.config.slow_poll_threshold,
+            )
+            .field("started", &self.bound.started.get().is_some())
+            .field("closed", &self.bound.context.is_none())
             .finish_non_exhaustive()
     }
 }
