@@ -158,10 +158,12 @@ impl Builder {
     /// returns on an idle runner. Once the runner has closed, its clock never
     /// moves again, and polling one of its timers panics, saying so.
     ///
-    /// With real I/O (loopback, tokio's sockets under the `tokio` feature), a
-    /// virtual [`timeout`](crate::timeout) may fire before the answer comes:
-    /// see [`auto_advance_threshold`](Self::auto_advance_threshold) and
-    /// [`hold_clock`](crate::hold_clock).
+    /// With real I/O (loopback, tokio's sockets, reqwest or sqlx under the
+    /// `tokio` feature), a virtual [`timeout`](crate::timeout) around it may
+    /// fire before the answer comes, as soon as the loop has been idle for the
+    /// auto-advance threshold: hold the clock around such I/O with
+    /// [`hold_clock`](crate::hold_clock), or see
+    /// [`auto_advance_threshold`](Self::auto_advance_threshold).
     ///
     /// # Examples
     ///

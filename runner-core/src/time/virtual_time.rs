@@ -246,6 +246,14 @@ pub struct ClockHold {
 /// Holds the virtual clock of the runner running the caller until the
 /// returned guard drops; on a runner without virtual time, does nothing.
 ///
+/// Use it around real I/O under virtual time: a loopback socket, and with
+/// the `tokio` feature any tokio I/O (`tokio::net`, reqwest, sqlx). The loop
+/// cannot see that such a future waits for an answer, so once it has been
+/// idle for the [auto-advance
+/// threshold](crate::Builder::auto_advance_threshold) the clock jumps, and a
+/// [`timeout`](crate::timeout) around that I/O fires early. Timers and
+/// `unblock` jobs need no hold: the clock waits for jobs in flight.
+///
 /// # Panics
 ///
 /// Outside a runner, saying so.
