@@ -5,7 +5,7 @@ mod common;
 use common::{pending_holding, DropCounter};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use futures_lite::FutureExt;
 use runner::{Closed, ContextVar, Runner, TaskGroup, UnobservedPanics};
@@ -108,7 +108,7 @@ fn a_panic_drops_the_siblings_before_it_is_resumed() {
     let runner = Runner::new();
     let dropped = Arc::new(AtomicUsize::new(0));
     let guard = DropCounter(dropped.clone());
-    let seen_in_drop = Arc::new(std::sync::Mutex::new(None));
+    let seen_in_drop = Arc::new(Mutex::new(None));
     let seen = seen_in_drop.clone();
     let (payload, dropped_at_panic) = runner.run(async {
         let mut group = TaskGroup::new();
@@ -400,12 +400,75 @@ fn close_cancels_and_counts_the_tasks_of_a_group_still_alive() {
     drop(group);
 }
 
+#[test]
+fn dropping_a_join_in_progress_cancels_the_tasks() {
+    let runner = Runner::new();
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let guard = DropCounter(dropped.clone());
+    let after_drop = runner.run(async {
+        let mut group = TaskGroup::new();
+        group.spawn(pending_holding(guard));
+        let mut join = Box::pin(group.join());
+        assert!(futures_lite::future::poll_once(&mut join).await.is_none());
+        // The join owns the group: dropping it drops the group.
+        drop(join);
+        runner::yield_now().await;
+        dropped.load(Ordering::SeqCst)
+    });
+    assert_eq!(after_drop, 1);
+}
+
+#[test]
+fn debug_mode_reports_pending_group_tasks_with_the_users_spawn_lines() {
+    let output = Arc::new(Mutex::new(Vec::new()));
+    let writer = output.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || SharedWriter(writer.clone()))
+        .without_time()
+        .with_ansi(false)
+        .finish();
+    let runner = Runner::builder().debug(true).build();
+    let (group, lines) = runner.run(async {
+        let mut group = TaskGroup::new();
+        let spawner = group.spawner();
+        let spawn_line = line!() + 1;
+        group.spawn(std::future::pending::<()>());
+        let local_line = line!() + 1;
+        group.spawn_local(std::future::pending());
+        let spawner_line = line!() + 1;
+        spawner.spawn(std::future::pending()).unwrap();
+        (group, [spawn_line, local_line, spawner_line])
+    });
+    tracing::subscriber::with_default(subscriber, || runner.close());
+    let output = String::from_utf8(output.lock().unwrap().clone()).unwrap();
+    assert!(output.contains("3 task(s) still pending"), "{output}");
+    for line in lines {
+        let site = format!("tests/task_group.rs:{line}");
+        assert!(output.contains(&site), "{site} in {output}");
+    }
+    drop(group);
+}
+
 // Helpers.
 
 /// Yields to the runner `times` times.
 async fn yield_times(times: usize) {
     for _ in 0..times {
         runner::yield_now().await;
+    }
+}
+
+/// Writes into a shared buffer: what a `tracing` subscriber printed.
+struct SharedWriter(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for SharedWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
