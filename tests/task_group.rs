@@ -231,6 +231,39 @@ fn a_spawner_refuses_tasks_once_the_group_has_joined_or_dropped() {
 }
 
 #[test]
+fn every_task_a_spawner_accepted_from_another_thread_is_joined() {
+    // `Ok` from a spawner means the task is joined: a spawn racing with the
+    // end of the join is either taken by it or refused.
+    let runner = Runner::new();
+    for _ in 0..100 {
+        let mut group = TaskGroup::new();
+        let spawner = group.spawner();
+        let handle = runner.handle();
+        let (busy, adding) = async_channel::bounded(1);
+        let adder = std::thread::spawn(move || {
+            let _entered = handle.enter();
+            let mut accepted = 0;
+            while accepted < 2000 && spawner.spawn(async { 1 }).is_ok() {
+                accepted += 1;
+                if accepted == 20 {
+                    // The join may end from now on, while this goes on adding.
+                    busy.send_blocking(()).unwrap();
+                }
+            }
+            accepted
+        });
+        let joined = runner.run(async {
+            group.spawn(async move {
+                let _ = adding.recv().await;
+                1
+            });
+            group.join().await.len()
+        });
+        assert_eq!(joined, adder.join().unwrap() + 1);
+    }
+}
+
+#[test]
 fn dropping_a_group_mid_run_cancels_its_tasks() {
     let runner = Runner::new();
     let dropped = Arc::new(AtomicUsize::new(0));
