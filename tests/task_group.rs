@@ -482,6 +482,20 @@ fn debug_mode_reports_pending_group_tasks_with_the_users_spawn_lines() {
     drop(group);
 }
 
+#[test]
+fn a_group_its_join_and_its_spawner_are_send() {
+    fn send_sync_clone<S: Send + Sync + Clone>(_: &S) {}
+    let runner = Runner::builder().worker_threads(1).build();
+    let outputs = runner.run(async {
+        let mut group = TaskGroup::new();
+        group.spawn(async { 1 });
+        send_sync_clone(&group.spawner());
+        // The group moves into a `Send` task, which joins it there.
+        runner::spawn(async move { group.join().await }).await
+    });
+    assert_eq!(outputs, [1]);
+}
+
 // Helpers.
 
 /// Yields to the runner `times` times.
