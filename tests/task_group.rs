@@ -6,6 +6,7 @@ use common::{pending_holding, DropCounter};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures_lite::FutureExt;
 use runner::{Closed, ContextVar, Runner, TaskGroup, UnobservedPanics};
@@ -359,7 +360,11 @@ fn a_panic_on_a_worker_drops_the_siblings_before_it_is_resumed() {
     let (payload, dropped_at_panic) = runner.run(async {
         let mut group = TaskGroup::new();
         for _ in 0..10 {
-            group.spawn(pending_holding(DropCounter(dropped.clone())));
+            // A slow drop on a worker: a join that did not wait for it would
+            // see it unfinished (no assertion depends on the duration).
+            let slow = OnDrop(|| std::thread::sleep(Duration::from_millis(5)));
+            let guard = DropCounter(dropped.clone());
+            group.spawn(pending_holding((slow, guard)));
         }
         group.spawn(async {
             yield_times(2).await;

@@ -526,37 +526,51 @@ impl<T> TaskGroup<T> {
     /// task's future has been dropped (or the task finished first). Outputs
     /// and panics of those tasks are dropped: the first failure is the one
     /// reported.
+    ///
+    /// Each cancellation is polled with its task's waker, and only when it
+    /// woke, as `poll_next` does: cancelling n tasks costs O(n) polls.
     async fn cancel_and_wait(&mut self) {
-        let mut tasks = self.close_inbox();
-        tasks.extend(self.tasks.drain().map(|entry| entry.task));
+        // The spawners' tasks get keys and wakers too.
+        for task in self.close_inbox() {
+            self.insert(task);
+        }
+        lock(&self.notify.woken).clear();
         self.to_poll.clear();
         // Cancelled together: each waits for its runner to drop its future.
-        let mut cancels: Vec<_> = tasks
-            .into_iter()
-            .map(|task| Some(Box::pin(task.cancel())))
-            .collect();
+        let mut cancels = Vec::new();
+        cancels.resize_with(self.wakers.len(), || None);
+        let mut pending = 0;
+        for (key, entry) in mem::take(&mut self.tasks) {
+            cancels[key] = Some(Box::pin(entry.task.cancel()));
+            self.to_poll.push_back(key);
+            pending += 1;
+        }
         poll_fn(|cx| {
-            let mut pending = false;
-            for slot in &mut cancels {
-                let Some(cancel) = slot else { continue };
+            self.notify.joiner.register(cx.waker());
+            self.to_poll.extend(lock(&self.notify.woken).drain(..));
+            while let Some(key) = self.to_poll.pop_front() {
+                let Some(cancel) = &mut cancels[key] else {
+                    continue;
+                };
+                let mut task_cx = Context::from_waker(&self.wakers[key]);
                 // The output of a task that finished first is dropped inside
                 // the catch too: its `Drop` may panic.
-                let polled =
-                    panic::catch_unwind(AssertUnwindSafe(|| cancel.as_mut().poll(cx).map(drop)));
+                let polled = panic::catch_unwind(AssertUnwindSafe(|| {
+                    cancel.as_mut().poll(&mut task_cx).map(drop)
+                }));
                 match polled {
-                    Ok(Poll::Pending) => pending = true,
-                    Ok(Poll::Ready(())) => *slot = None,
+                    Ok(Poll::Pending) => continue,
+                    Ok(Poll::Ready(())) => {}
                     // A later panic of a task: not reported again.
-                    Err(payload) => {
-                        *slot = None;
-                        discard(payload);
-                    }
+                    Err(payload) => discard(payload),
                 }
+                cancels[key] = None;
+                pending -= 1;
             }
-            if pending {
-                Poll::Pending
-            } else {
+            if pending == 0 {
                 Poll::Ready(())
+            } else {
+                Poll::Pending
             }
         })
         .await;
