@@ -38,6 +38,7 @@
 //! | 4 | `runner`, `builder`, `handle` | [`Runner`] (the owner, its context, run and spawn), [`Builder`], [`Handle`], [`EnterGuard`], [`shared()`]: three files that know each other |
 //! | 4 | `close` | the numbered close sequence, [`CloseReport`], [`on_close`], [`closing`] |
 //! | 3 | `task` | [`Task`], [`spawn`], [`spawn_local`], how a task is made |
+//! | 3 | `group` | [`TaskGroup`], [`GroupSpawner`]: tasks joined together, none outliving its group |
 //! | 3 | `blocking` | [`unblock`], counted per runner |
 //! | 3 | `time`, `time::virtual_time` | [`sleep`], [`timeout`], [`now`]; [`advance`], [`hold_clock`] |
 //! | 2 | `poll` | the one wrapper every task and cleanup poll goes through |
@@ -65,6 +66,7 @@ mod handle;
 mod runner;
 // Floor 3: entry points that find the current runner.
 mod blocking;
+mod group;
 mod task;
 mod time;
 // Floor 2: the poll wrapper; the context API.
@@ -91,6 +93,7 @@ pub use crate::builder::Builder;
 pub use crate::close::{closing, on_close, CloseReport, Closing};
 pub use crate::context::{Context, ContextVar, Token};
 pub use crate::debug::UnobservedPanics;
+pub use crate::group::{GroupSpawner, TaskGroup};
 pub use crate::handle::{handle, shared, EnterGuard, Handle};
 pub use crate::interrupt::Interrupted;
 pub use crate::lifecycle::Closed;
