@@ -15,6 +15,7 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use crate::context;
 use crate::debug;
+use crate::info::SiteId;
 use crate::local;
 use crate::poll::{CaughtPanic, Output};
 use crate::shared::Shared;
@@ -94,7 +95,7 @@ where
         }
         match result {
             // The job counts as done as the closure returns.
-            Ok(output) => Ok(Output::new(output, site)),
+            Ok(output) => Ok(Output::new(output, SiteId::of(site))),
             Err(payload) => Err(Failed {
                 caught: CaughtPanic::new(payload, shared, site),
                 _job: job,

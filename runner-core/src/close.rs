@@ -288,13 +288,13 @@ fn release(shared: &Shared, context: OwnContext) {
 
 /// Reports the tasks still pending as close begins (debug mode).
 fn report_pending(shared: &Shared) {
-    let sites = shared.registry.sites();
-    if sites.is_empty() {
+    let tasks = shared.registry.tasks();
+    if tasks.is_empty() {
         return;
     }
-    let mut message = format!("close: {} task(s) still pending", sites.len());
-    for site in sites {
-        message.push_str(&format!("\n  task spawned at {site}"));
+    let mut message = format!("close: {} task(s) still pending", tasks.len());
+    for task in tasks {
+        message.push_str(&format!("\n  {task}"));
     }
     debug::report(format_args!("{message}"));
 }
@@ -338,7 +338,7 @@ where
     let site = Location::caller();
     let (shared, _) = local::current_or_panic("runner::on_close");
     let vars = context::current_vars();
-    let polled = Polled::new(shared.clone(), Origin::CLEANUP, site, vars, cleanup);
+    let polled = Polled::new(shared.clone(), Origin::cleanup(site), vars, cleanup);
     // Its outcome is dropped: a panic in it was counted by `Polled`.
     let cleanup: Cleanup = Box::pin(async move { drop(polled.await) });
     let mut cleanups = shared.hooks.cleanups();

@@ -426,6 +426,9 @@ impl<F: Future> Future for Loop<'_, F> {
         let scheduler = &self.shared.scheduler;
         // Awake: wakes from this thread go to the plain queues until we return.
         let _awake = Awake::enter(scheduler);
+        // A new turn (after a park, or the reactor's look after a budget of
+        // tasks): the coarse clock that dates this turn's spawns and polls.
+        self.shared.registry.ticks.mark();
         let mut ran = 0;
         loop {
             if self.sigint.is_some_and(Sigint::is_interrupted) {
