@@ -41,14 +41,27 @@
 //!
 //! # Tracing spans
 //!
-//! A `tracing` span belongs to a thread, not to a task: a span entered around
-//! a run is current for everything the loop polls during that run, unrelated
-//! tasks included, and a task spawned inside it does not carry it along.
-//! Context variables do follow tasks: each task starts with a copy of the
-//! context it was spawned from. Two patterns give a task its span: instrument
-//! its future when spawning it (`.in_current_span()` or `.instrument(span)`,
+//! Turn on the cargo feature `tracing` and spans follow tasks, as context
+//! variables do: a task starts inside the `tracing` span current where it
+//! was spawned, and re-enters it for every poll and while its future is
+//! dropped, on whatever thread polls it; [`unblock`] jobs and [`on_close`]
+//! cleanups do the same. A span entered around a run covers the run's own
+//! future and no task (each task keeps its own, or none), and
+//! `.instrument(span)` on a future still wins inside it.
+//!
+//! ```toml
+//! [dependencies]
+//! runner = { package = "asyncio-runner", version = "0.1", features = ["tracing"] }
+//! ```
+//!
+//! Without the feature, a span belongs to a thread, not to a task: a span
+//! entered around a run is current for everything the loop polls during
+//! that run, unrelated tasks included, and a task spawned inside it does not
+//! carry it along. Two patterns give a task its span then: instrument its
+//! future when spawning it (`.in_current_span()` or `.instrument(span)`,
 //! from [`tracing::Instrument`]), or keep the span in a [`ContextVar`] and
-//! have the task instrument itself with it.
+//! have the task instrument itself with it. Both still work with the
+//! feature.
 //!
 //! [`tracing::Instrument`]: https://docs.rs/tracing/latest/tracing/trait.Instrument.html
 //!
@@ -72,14 +85,16 @@
 //! # tracing::subscriber::with_default(subscriber, || {
 //! let runner = runner::Runner::new();
 //!
-//! // The trap: a span entered around a run covers whatever the loop polls.
+//! // Without the feature, the trap: a span entered around a run covers
+//! // whatever the loop polls. With it, the task keeps its own (none).
 //! let unrelated = runner.spawn(async { current_span() });
 //! let batch = tracing::info_span!("batch");
 //! let seen = {
 //!     let _entered = batch.enter();
 //!     runner.run(unrelated)
 //! };
-//! assert_eq!(seen, Some("batch"));
+//! let trap = if cfg!(feature = "tracing") { None } else { Some("batch") };
+//! assert_eq!(seen, trap);
 //!
 //! runner.run(async {
 //!     let request = tracing::info_span!("request", id = 7);

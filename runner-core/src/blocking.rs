@@ -80,9 +80,13 @@ where
     let owner = shared.clone();
     #[cfg(feature = "tokio")] // tokio: the job runs in its runner's tokio context
     let tokio = crate::tokio::JobContext::new(shared.as_deref().map(|shared| &shared.tokio));
+    #[cfg(feature = "tracing")] // tracing: the job runs in the caller's span
+    let span = crate::spans::TaskSpan::capture();
     let task = blocking::unblock(move || {
         #[cfg(feature = "tokio")] // tokio
         let _tokio = tokio.enter();
+        #[cfg(feature = "tracing")] // tracing
+        let _span = span.enter();
         let result = context::scope(&mut vars, || panic::catch_unwind(AssertUnwindSafe(f)));
         // The context's values, and later the result, may panic when dropped.
         if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| drop(vars))) {

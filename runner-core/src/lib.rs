@@ -55,6 +55,7 @@
 //! | 0 | `time::clock` | the clock engine: real or virtual time, virtual timers |
 //! | 0 | `context::vars` | a context's values, a frame of the context stack |
 //! | 0 | `tokio` | the `tokio` feature's runtime and its context guards |
+//! | 0 | `spans` | the `tracing` feature: a task's span, and hiding a thread's spans from the tasks it polls |
 //! | 0 | `debug`, `interrupt` | debug mode's reports and unobserved panics; Ctrl-C |
 
 #![forbid(unsafe_code)]
@@ -84,6 +85,7 @@ mod interrupt;
 mod jobs;
 mod lifecycle;
 mod registry;
+mod spans;
 #[cfg(feature = "tokio")]
 mod tokio;
 mod wait;

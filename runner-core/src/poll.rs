@@ -49,6 +49,7 @@ use crate::info::SiteId;
 use crate::local;
 use crate::registry::Place;
 use crate::shared::Shared;
+use crate::spans::TaskSpan;
 
 /// What a task's future produced: its output, or the panic it raised.
 pub(crate) type Outcome<T> = Result<Output<T>, CaughtPanic>;
@@ -144,6 +145,9 @@ pin_project! {
         origin: Origin,
         // Its context: its own values, switched in on every poll.
         vars: Vars,
+        // tracing: the span it was spawned in, entered on every poll and
+        // drop (no bytes without the feature).
+        span: TaskSpan,
         // `None` once finished.
         #[pin]
         future: Option<F>,
@@ -154,6 +158,8 @@ pin_project! {
             let this = this.project();
             #[cfg(feature = "tokio")] // tokio: drops happen in the runner's tokio context
             let _tokio = crate::tokio::enter(&this.shared.tokio);
+            #[cfg(feature = "tracing")] // tracing: dropped in its span
+            let _span = this.span.enter();
             let origin = *this.origin;
             let unfinished = this.future.is_some();
             if unfinished {
@@ -176,6 +182,8 @@ impl<F: Future> Polled<F> {
             shared,
             origin,
             vars,
+            // tracing: the spawner's span
+            span: TaskSpan::capture(),
             future: Some(future),
         }
     }
@@ -195,8 +203,11 @@ impl<F: Future> Future for Polled<F> {
         let before = beat.map(|beat| beat.start());
         let mut slot = this.future;
         let site = || origin.site(shared);
+        let vars = &mut *this.vars;
+        #[cfg(feature = "tracing")] // tracing: polled in its own span
+        let _span = this.span.enter();
         let polled = timed(shared.slow_poll, label.describe(), &site, || {
-            context::scope_task(this.vars, key, || {
+            context::scope_task(vars, key, || {
                 let Some(future) = slot.as_mut().as_pin_mut() else {
                     unreachable!("a finished future is never polled again");
                 };
@@ -225,11 +236,11 @@ impl<F: Future> Future for Polled<F> {
                 let site = origin.site(shared);
                 let mut caught = CaughtPanic::new(payload, Some(this.shared.clone()), site);
                 // A shared test's task carries its test's sink in its context.
-                caught.sink = context::scope(this.vars, || PANIC_SINK.get());
+                caught.sink = context::scope(vars, || PANIC_SINK.get());
                 Err(caught.counted_if_closing())
             }
         };
-        release(this.vars, shared, origin);
+        release(vars, shared, origin);
         Poll::Ready(outcome)
     }
 }

@@ -230,6 +230,9 @@ pub(crate) fn help<F: Future>(shared: &Arc<Shared>, future: Pin<&mut F>) -> Opti
             }
             if let Ok(runnable) = global.pop() {
                 idle_since = None;
+                // tracing: the caller's spans cover its own future, not the tasks.
+                #[cfg(feature = "tracing")]
+                let _hidden = crate::spans::hide();
                 super::run(runnable);
                 ran += 1;
                 // Let the helper's own future have its turn now and then;
