@@ -190,6 +190,7 @@ pub mod __private {
     use std::thread;
     use std::time::{Duration, Instant};
 
+    use runner_core::Handle;
     pub use runner_core::{Builder, Runner};
 
     /// The body of `#[runner::scope] fn main`: the runner is entered for the
@@ -235,7 +236,9 @@ pub mod __private {
         let runner = runner.__for_test();
         let output = {
             let _entered = runner.enter();
-            let watch = timeout.map(|timeout| Watchdog::start(name, timeout));
+            // The watchdog lists the test's tasks, from its own thread.
+            let watch =
+                timeout.map(|timeout| Watchdog::start(name, timeout, Some(runner.handle())));
             let scope = TestScope {
                 runner: &runner,
                 site: watch.as_ref().map(|watch| &*watch.site),
@@ -267,7 +270,8 @@ pub mod __private {
             // The test's tasks carry it in their context: their unobserved
             // panics fail this test, and no other.
             let sink = runner_core::PanicSink::install();
-            let watch = timeout.map(|timeout| Watchdog::start(name, timeout));
+            // Not the shared runner's tasks: most are other tests'.
+            let watch = timeout.map(|timeout| Watchdog::start(name, timeout, None));
             let scope = SharedScope {
                 handle,
                 deadline: timeout.map(|timeout| (timeout, Instant::now().checked_add(timeout))),
@@ -417,7 +421,9 @@ pub mod __private {
     }
 
     impl Watchdog {
-        fn start(name: &'static str, timeout: Duration) -> Watchdog {
+        /// Starts the thread; at the deadline it also lists the tasks of
+        /// `tasks`' runner, with the one the test is stuck in as running.
+        fn start(name: &'static str, timeout: Duration, tasks: Option<Handle>) -> Watchdog {
             let site = Arc::new(Mutex::new(Site::Before));
             let (stop, stopped) = mpsc::channel::<()>();
             let watched = site.clone();
@@ -437,6 +443,11 @@ pub mod __private {
                              (`std::thread::sleep`, a lock, blocking I/O) stops the runner; \
                              use `runner::sleep`, `runner::unblock` or an async API"
                         );
+                        // A snapshot takes no lock the blocked thread holds.
+                        let tasks = tasks.and_then(|handle| handle.tasks().ok());
+                        for task in tasks.unwrap_or_default() {
+                            let _ = writeln!(io::stderr(), "  {task}");
+                        }
                     }
                 })
                 .ok();
