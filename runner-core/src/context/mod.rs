@@ -70,7 +70,6 @@ pub(crate) fn current_task_key() -> Option<usize> {
 }
 
 /// [`scope`] for a poll of the registered task `key`, whose frame says so.
-#[inline]
 pub(crate) fn scope_task<R>(vars: &mut Vars, key: Option<usize>, f: impl FnOnce() -> R) -> R {
     /// Pops the frame back into `vars`, also while unwinding.
     struct Leave<'a>(&'a mut Vars);
