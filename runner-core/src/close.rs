@@ -37,6 +37,7 @@ use crate::local;
 use crate::poll::{Origin, Polled};
 use crate::scheduler::{self, Park};
 use crate::shared::Shared;
+use crate::spans::TaskSpan;
 use crate::wait::{self, Deadline};
 
 /// How many times close goes back for work that dropping or cleaning up
@@ -338,7 +339,8 @@ where
     let site = Location::caller();
     let (shared, _) = local::current_or_panic("runner::on_close");
     let vars = context::current_vars();
-    let polled = Polled::new(shared.clone(), Origin::cleanup(site), vars, cleanup);
+    let span = TaskSpan::capture();
+    let polled = Polled::new(shared.clone(), Origin::cleanup(site), vars, span, cleanup);
     // Its outcome is dropped: a panic in it was counted by `Polled`.
     let cleanup: Cleanup = Box::pin(async move { drop(polled.await) });
     let mut cleanups = shared.hooks.cleanups();

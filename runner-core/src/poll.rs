@@ -177,13 +177,21 @@ pin_project! {
 }
 
 impl<F: Future> Polled<F> {
-    pub(crate) fn new(shared: Arc<Shared>, origin: Origin, vars: Vars, future: F) -> Polled<F> {
+    /// A task or cleanup in `origin`, starting in `vars` and `span` (see
+    /// [`TaskSpan::capture`], called by the spawner before the registry's
+    /// lock: a subscriber's code never runs under it).
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        origin: Origin,
+        vars: Vars,
+        span: TaskSpan,
+        future: F,
+    ) -> Polled<F> {
         Polled {
             shared,
             origin,
             vars,
-            // tracing: the spawner's span
-            span: TaskSpan::capture(),
+            span,
             future: Some(future),
         }
     }

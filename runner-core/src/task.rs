@@ -21,6 +21,7 @@ use crate::poll::{Origin, Outcome, Polled};
 use crate::registry::{Admission, Place, Submitter};
 use crate::scheduler::{self, Runnable};
 use crate::shared::Shared;
+use crate::spans::TaskSpan;
 
 /// A task's name, if it has one.
 pub(crate) type Name = Option<Cow<'static, str>>;
@@ -56,8 +57,10 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
+    // tracing: the spawner's span, taken before the registry's lock.
+    let span = TaskSpan::capture();
     register(shared, submitter, site, name, |place| {
-        let polled = Polled::new(shared.clone(), Origin::task(place), vars, future);
+        let polled = Polled::new(shared.clone(), Origin::task(place), vars, span, future);
         async_task::Builder::new()
             .metadata(shared.clone())
             .spawn(|_| polled, scheduler::schedule_global)
@@ -77,8 +80,9 @@ where
     F::Output: 'static,
 {
     // Only the runner's own thread spawns local tasks.
+    let span = TaskSpan::capture();
     register(shared, Submitter::Owner, site, name, |place| {
-        let polled = Polled::new(shared.clone(), Origin::task(place), vars, future);
+        let polled = Polled::new(shared.clone(), Origin::task(place), vars, span, future);
         async_task::Builder::new()
             .metadata(shared.clone())
             .spawn_local(|_| polled, scheduler::schedule_local)
