@@ -95,14 +95,27 @@
 //!
 //! # Tracing spans
 //!
-//! A `tracing` span belongs to a thread, not to a task: a span entered around
-//! a run is current for everything the loop polls during that run, unrelated
-//! tasks included, and a task spawned inside it does not carry it along.
-//! Context variables do follow tasks: each task starts with a copy of the
-//! context it was spawned from. Two patterns give a task its span: instrument
-//! its future when spawning it (`.in_current_span()` or `.instrument(span)`,
+//! Turn on the cargo feature `tracing` and spans follow tasks, as context
+//! variables do: a task starts inside the `tracing` span current where it
+//! was spawned, and re-enters it for every poll and while its future is
+//! dropped, on whatever thread polls it; [`unblock`] jobs and [`on_close`]
+//! cleanups do the same. A span entered around a run covers the run's own
+//! future and no task (each task keeps its own, or none), and
+//! `.instrument(span)` on a future still wins inside it.
+//!
+//! ```toml
+//! [dependencies]
+//! runner = { package = "asyncio-runner", version = "0.1", features = ["tracing"] }
+//! ```
+//!
+//! Without the feature, a span belongs to a thread, not to a task: a span
+//! entered around a run is current for everything the loop polls during
+//! that run, unrelated tasks included, and a task spawned inside it does not
+//! carry it along. Two patterns give a task its span then: instrument its
+//! future when spawning it (`.in_current_span()` or `.instrument(span)`,
 //! from [`tracing::Instrument`]), or keep the span in a [`ContextVar`] and
-//! have the task instrument itself with it.
+//! have the task instrument itself with it. Both still work with the
+//! feature.
 //!
 //! [`tracing::Instrument`]: https://docs.rs/tracing/latest/tracing/trait.Instrument.html
 //!
@@ -126,14 +139,16 @@
 //! # tracing::subscriber::with_default(subscriber, || {
 //! let runner = runner::Runner::new();
 //!
-//! // The trap: a span entered around a run covers whatever the loop polls.
+//! // Without the feature, the trap: a span entered around a run covers
+//! // whatever the loop polls. With it, the task keeps its own (none).
 //! let unrelated = runner.spawn(async { current_span() });
 //! let batch = tracing::info_span!("batch");
 //! let seen = {
 //!     let _entered = batch.enter();
 //!     runner.run(unrelated)
 //! };
-//! assert_eq!(seen, Some("batch"));
+//! let trap = if cfg!(feature = "tracing") { None } else { Some("batch") };
+//! assert_eq!(seen, trap);
 //!
 //! runner.run(async {
 //!     let request = tracing::info_span!("request", id = 7);
@@ -229,6 +244,7 @@ pub mod __private {
     use std::thread;
     use std::time::{Duration, Instant};
 
+    use runner_core::Handle;
     pub use runner_core::{Builder, Runner};
 
     /// The body of `#[runner::scope] fn main`: the runner is entered for the
@@ -274,7 +290,9 @@ pub mod __private {
         let runner = runner.__for_test();
         let output = {
             let _entered = runner.enter();
-            let watch = timeout.map(|timeout| Watchdog::start(name, timeout));
+            // The watchdog lists the test's tasks, from its own thread.
+            let watch =
+                timeout.map(|timeout| Watchdog::start(name, timeout, Some(runner.handle())));
             let scope = TestScope {
                 runner: &runner,
                 site: watch.as_ref().map(|watch| &*watch.site),
@@ -303,7 +321,8 @@ pub mod __private {
     ) -> R {
         let handle = runner_core::shared();
         let _entered = handle.enter();
-        let watch = timeout.map(|timeout| Watchdog::start(name, timeout));
+        // Not the shared runner's tasks in its report: most are other tests'.
+        let watch = timeout.map(|timeout| Watchdog::start(name, timeout, None));
         let output = runner_core::Context::new().run(|| {
             // The test's tasks carry it in their context: their unobserved
             // panics fail this test, and no other.
@@ -505,7 +524,9 @@ pub mod __private {
     }
 
     impl Watchdog {
-        fn start(name: &'static str, timeout: Duration) -> Watchdog {
+        /// Starts the thread; at the deadline it also lists the tasks of
+        /// `tasks`' runner, with the one the test is stuck in as running.
+        fn start(name: &'static str, timeout: Duration, tasks: Option<Handle>) -> Watchdog {
             let site = Arc::new(Mutex::new(Site::Before));
             let (stop, stopped) = mpsc::channel::<()>();
             let watched = site.clone();
@@ -528,6 +549,11 @@ pub mod __private {
                              use `runner::sleep`, `runner::unblock` or an async API, \
                              and `runner::yield_now` in long loops"
                         );
+                        // A snapshot takes no lock the blocked thread holds.
+                        let tasks = tasks.and_then(|handle| handle.tasks().ok());
+                        for task in tasks.unwrap_or_default() {
+                            let _ = writeln!(io::stderr(), "  {task}");
+                        }
                     }
                 })
                 .ok();

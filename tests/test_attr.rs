@@ -147,6 +147,37 @@ fn a_shared_test_past_its_timeout_fails_at_the_users_test() {
     assert!(stderr.contains("blocked or never yields"), "{stderr}");
 }
 
+#[runner::test(timeout = "200ms")]
+fn blocked_in_a_task() {
+    if !is_child("blocked_in_a_task") {
+        return;
+    }
+    runner::spawn_named("waiting", std::future::pending::<()>()).detach();
+    run!(runner::spawn_named("sleeper", async {
+        thread::sleep(Duration::from_secs(2));
+    }));
+}
+
+#[test]
+fn a_blocked_test_lists_its_tasks_with_the_stuck_one_running() {
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args(["blocked_in_a_task", "--exact", "--nocapture"])
+        .env(CHILD, "blocked_in_a_task")
+        .output()
+        .expect("the child test ran");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    let after = stderr
+        .split_once("past its timeout of 200ms")
+        .unwrap_or_else(|| panic!("no watchdog report in:\n{stderr}"))
+        .1;
+    assert!(
+        after.contains("\"sleeper\" running, spawned at tests/test_attr.rs:"),
+        "{stderr}"
+    );
+    assert!(after.contains("\"waiting\" "), "{stderr}");
+}
+
 #[runner::test(timeout = "5s")]
 fn a_test_within_its_timeout_passes() {
     let addr = run!(start_echo_server()).unwrap();

@@ -15,6 +15,7 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use crate::context;
 use crate::debug;
+use crate::info::SiteId;
 use crate::local;
 use crate::poll::{CaughtPanic, Output};
 use crate::shared::Shared;
@@ -79,9 +80,13 @@ where
     let owner = shared.clone();
     #[cfg(feature = "tokio")] // tokio: the job runs in its runner's tokio context
     let tokio = crate::tokio::JobContext::new(shared.as_deref().map(|shared| &shared.tokio));
+    #[cfg(feature = "tracing")] // tracing: the job runs in the caller's span
+    let span = crate::spans::TaskSpan::capture();
     let task = blocking::unblock(move || {
         #[cfg(feature = "tokio")] // tokio
         let _tokio = tokio.enter();
+        #[cfg(feature = "tracing")] // tracing
+        let _span = span.enter();
         let result = context::scope(&mut vars, || panic::catch_unwind(AssertUnwindSafe(f)));
         // The context's values, and later the result, may panic when dropped.
         if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| drop(vars))) {
@@ -94,7 +99,7 @@ where
         }
         match result {
             // The job counts as done as the closure returns.
-            Ok(output) => Ok(Output::new(output, site)),
+            Ok(output) => Ok(Output::new(output, SiteId::of(site))),
             Err(payload) => Err(Failed {
                 caught: CaughtPanic::new(payload, shared, site),
                 _job: job,

@@ -37,6 +37,7 @@ use crate::local;
 use crate::poll::{Origin, Polled};
 use crate::scheduler::{self, Park};
 use crate::shared::Shared;
+use crate::spans::TaskSpan;
 use crate::wait::{self, Deadline};
 
 /// How many times close goes back for work that dropping or cleaning up
@@ -288,13 +289,13 @@ fn release(shared: &Shared, context: OwnContext) {
 
 /// Reports the tasks still pending as close begins (debug mode).
 fn report_pending(shared: &Shared) {
-    let sites = shared.registry.sites();
-    if sites.is_empty() {
+    let tasks = shared.registry.tasks();
+    if tasks.is_empty() {
         return;
     }
-    let mut message = format!("close: {} task(s) still pending", sites.len());
-    for site in sites {
-        message.push_str(&format!("\n  task spawned at {site}"));
+    let mut message = format!("close: {} task(s) still pending", tasks.len());
+    for task in tasks {
+        message.push_str(&format!("\n  {task}"));
     }
     debug::report(format_args!("{message}"));
 }
@@ -338,7 +339,8 @@ where
     let site = Location::caller();
     let (shared, _) = local::current_or_panic("runner::on_close");
     let vars = context::current_vars();
-    let polled = Polled::new(shared.clone(), Origin::CLEANUP, site, vars, cleanup);
+    let span = TaskSpan::capture();
+    let polled = Polled::new(shared.clone(), Origin::cleanup(site), vars, span, cleanup);
     // Its outcome is dropped: a panic in it was counted by `Polled`.
     let cleanup: Cleanup = Box::pin(async move { drop(polled.await) });
     let mut cleanups = shared.hooks.cleanups();

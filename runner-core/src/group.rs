@@ -610,6 +610,33 @@ impl<T: Send + 'static> TaskGroup<T> {
         self.take_incoming();
         self.insert(task);
     }
+
+    /// As [`spawn`](Self::spawn), with a name that
+    /// [`Runner::tasks`](crate::Runner::tasks), debug mode, close reports
+    /// and test timeouts show (see [`runner::spawn_named`](crate::spawn_named)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let runner = runner::Runner::new();
+    /// let names = runner.run(async {
+    ///     let mut group = runner::TaskGroup::new();
+    ///     group.spawn_named("fetch", async {
+    ///         runner::current_task().and_then(|task| task.name().map(str::to_owned))
+    ///     });
+    ///     group.join().await
+    /// });
+    /// assert_eq!(names, [Some("fetch".to_owned())]);
+    /// ```
+    #[track_caller]
+    pub fn spawn_named<F>(&mut self, name: impl Into<std::borrow::Cow<'static, str>>, future: F)
+    where
+        F: Future<Output = T> + Send + 'static,
+    {
+        let task = task::spawn_named(name, future);
+        self.take_incoming();
+        self.insert(task);
+    }
 }
 
 impl<T, E> TaskGroup<Result<T, E>> {

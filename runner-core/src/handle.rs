@@ -18,7 +18,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::context;
-use crate::lifecycle::Closed;
+use crate::info::TaskInfo;
+use crate::lifecycle::{Closed, State};
 use crate::local::{self, Reach};
 use crate::registry::Submitter;
 use crate::runner::Runner;
@@ -86,7 +87,45 @@ impl Handle {
     {
         let site = Location::caller();
         let vars = context::current_vars();
-        task::submit(&self.shared, Submitter::Handle, vars, site, future)
+        // From outside the runner's loops: nothing read its clock lately.
+        if !local::is_running() {
+            self.shared.registry.ticks.mark();
+        }
+        task::submit(&self.shared, Submitter::Handle, vars, site, None, future)
+    }
+
+    /// A snapshot of every task of the runner that has not finished, from
+    /// any thread, without stopping the runner's loop.
+    ///
+    /// Takes the registry's locks one shard at a time. Works while the
+    /// runner closes (to see which tasks close is waiting for).
+    ///
+    /// # Errors
+    ///
+    /// [`Closed`] once the runner has finished closing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let runner = runner::Runner::new();
+    /// runner.spawn_named("stuck", std::future::pending::<()>()).detach();
+    /// let handle = runner.handle();
+    /// let names = std::thread::spawn(move || {
+    ///     let tasks = handle.tasks().unwrap();
+    ///     tasks.iter().map(|task| task.name().unwrap().to_owned()).collect::<Vec<_>>()
+    /// })
+    /// .join()
+    /// .unwrap();
+    /// assert_eq!(names, ["stuck"]);
+    /// let handle = runner.handle();
+    /// runner.close();
+    /// assert_eq!(handle.tasks().unwrap_err(), runner::Closed);
+    /// ```
+    pub fn tasks(&self) -> Result<Vec<TaskInfo>, Closed> {
+        if self.shared.lifecycle.get() == State::Closed {
+            return Err(Closed);
+        }
+        Ok(self.shared.registry.tasks())
     }
 
     /// Runs `future` to completion on the calling thread, which meanwhile

@@ -48,13 +48,15 @@
 //! | 1 | `scheduler`, `scheduler::worker` | run queues, the loop, workers and helpers, who wakes whom |
 //! | 0 | `lifecycle` | open, closing, closed; [`Closed`] |
 //! | 0 | `config` | the settings a built runner runs with |
-//! | 0 | `registry` | pending tasks, for close and debug reports |
+//! | 0 | `registry` | pending tasks, for close, debug reports and snapshots; each task's counted polls |
+//! | 0 | `info` | [`TaskInfo`], [`TaskState`]; interned spawn sites; the coarse clock that dates spawns and polls |
 //! | 0 | `hooks` | `closing()` waiters, `on_close` cleanups |
 //! | 0 | `jobs` | blocking jobs in flight |
 //! | 0 | `wait` | real-time deadlines, waiting for a condition, the plain parker |
 //! | 0 | `time::clock` | the clock engine: real or virtual time, virtual timers |
 //! | 0 | `context::vars` | a context's values, a frame of the context stack |
 //! | 0 | `tokio` | the `tokio` feature's runtime and its context guards |
+//! | 0 | `spans` | the `tracing` feature: a task's span, and hiding a thread's spans from the tasks it polls |
 //! | 0 | `debug`, `interrupt` | debug mode's reports and unobserved panics; Ctrl-C |
 
 #![forbid(unsafe_code)]
@@ -80,10 +82,12 @@ mod shared;
 mod config;
 mod debug;
 mod hooks;
+mod info;
 mod interrupt;
 mod jobs;
 mod lifecycle;
 mod registry;
+mod spans;
 #[cfg(feature = "tokio")]
 mod tokio;
 mod wait;
@@ -95,12 +99,13 @@ pub use crate::context::{Context, ContextVar, Token};
 pub use crate::debug::UnobservedPanics;
 pub use crate::group::{GroupSpawner, TaskGroup};
 pub use crate::handle::{handle, shared, EnterGuard, Handle};
+pub use crate::info::{TaskInfo, TaskState};
 pub use crate::interrupt::Interrupted;
 pub use crate::lifecycle::Closed;
 #[doc(hidden)]
 pub use crate::poll::PanicSink;
 pub use crate::runner::Runner;
-pub use crate::task::{spawn, spawn_local, Task};
+pub use crate::task::{current_task, spawn, spawn_local, spawn_named, tasks, Task};
 pub use crate::time::{
     advance, hold_clock, now, sleep, sleep_until, timeout, yield_now, Advance, ClockHold, Elapsed,
     Sleep, Timeout, YieldNow, DEFAULT_AUTO_ADVANCE,

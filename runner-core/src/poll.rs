@@ -7,7 +7,11 @@
 //! 1. switches to the task's own context, and back;
 //! 2. catches a panic of the poll, to be resumed in whoever awaits the task;
 //! 3. in debug mode, times the poll and reports a slow one with its label
-//!    ("task spawned at", "cleanup registered at") and site.
+//!    ("task spawned at", "cleanup registered at") and site;
+//! 4. for a registered task, marks it running in its registry `Beat` as the
+//!    poll starts, and counts the poll and dates its end as it ends (what
+//!    snapshots read); the context frame it pushes carries the task's key,
+//!    for [`current_task`](crate::current_task).
 //!
 //! Whatever can panic while being dropped is dropped here, inside
 //! `catch_unwind`, never by async-task: async-task drops a task's future, a
@@ -41,8 +45,11 @@ use pin_project_lite::pin_project;
 
 use crate::context::{self, ContextVar, Vars};
 use crate::debug;
+use crate::info::SiteId;
 use crate::local;
+use crate::registry::Place;
 use crate::shared::Shared;
+use crate::spans::TaskSpan;
 
 /// What a task's future produced: its output, or the panic it raised.
 pub(crate) type Outcome<T> = Result<Output<T>, CaughtPanic>;
@@ -65,32 +72,40 @@ impl Label {
     }
 }
 
-/// What a polled future is and its slot in the registry of pending tasks,
-/// in one word: a task's allocation carries this instead of an
-/// `Option<usize>` and a [`Label`], two words smaller.
+/// What a polled future is, with its slot in the registry of pending tasks
+/// or, for what has none, its interned spawn site, in one word: a task's
+/// allocation carries this instead of an `Option<usize>`, a [`Label`] and
+/// a site, three words smaller. A registered task's site is in its
+/// registry `Beat`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Origin(usize);
+pub(crate) struct Origin(u64);
 
 impl Origin {
-    /// An `on_close` cleanup (never registered).
-    pub(crate) const CLEANUP: Origin = Origin(usize::MAX);
-    /// A task spawned after close, which has no slot.
-    const UNREGISTERED: usize = usize::MAX - 1;
+    /// The tag of an `on_close` cleanup (never registered), above its site.
+    const CLEANUP: u64 = 1 << 63;
+    /// The tag of a task spawned after close, which has no slot.
+    const UNREGISTERED: u64 = 1 << 62;
 
-    /// A task, in registry slot `key` if it has one.
-    pub(crate) fn task(key: Option<usize>) -> Origin {
-        match key {
-            Some(key) => {
-                // A slab key is an index into memory: it never gets near these.
-                debug_assert!(key < Origin::UNREGISTERED, "registry key out of range");
+    /// An `on_close` cleanup registered at `site`.
+    pub(crate) fn cleanup(site: &'static Location<'static>) -> Origin {
+        Origin(Origin::CLEANUP | u64::from(SiteId::of(site).0))
+    }
+
+    /// A task, where the registry put it.
+    pub(crate) fn task(place: Place) -> Origin {
+        match place {
+            Place::Slot(key) => {
+                let key = key as u64;
+                // A slab key is an index into memory: it never gets near the tags.
+                assert!(key < Origin::UNREGISTERED, "registry key out of range");
                 Origin(key)
             }
-            None => Origin(Origin::UNREGISTERED),
+            Place::Unregistered(site) => Origin(Origin::UNREGISTERED | u64::from(site.0)),
         }
     }
 
     fn label(self) -> Label {
-        if self == Origin::CLEANUP {
+        if self.0 & Origin::CLEANUP != 0 {
             Label::Cleanup
         } else {
             Label::Task
@@ -98,8 +113,26 @@ impl Origin {
     }
 
     /// The registry slot, if any.
-    fn key(self) -> Option<usize> {
-        (self.0 < Origin::UNREGISTERED).then_some(self.0)
+    #[inline]
+    pub(crate) fn key(self) -> Option<usize> {
+        (self.0 < Origin::UNREGISTERED).then_some(self.0 as usize)
+    }
+
+    /// The interned spawn site: a registered task's is in its beat, read
+    /// without a lock (so only while it is registered).
+    fn site_id(self, shared: &Shared) -> SiteId {
+        match self.key() {
+            Some(key) => shared
+                .registry
+                .beat(key)
+                .map_or(SiteId(0), |beat| beat.site()),
+            None => SiteId(self.0 as u32),
+        }
+    }
+
+    /// The spawn site (a lock on the process's list of sites: for reports).
+    fn site(self, shared: &Shared) -> &'static Location<'static> {
+        self.site_id(shared).site()
     }
 }
 
@@ -108,12 +141,13 @@ pin_project! {
     pub(crate) struct Polled<F> {
         // The runner it belongs to.
         shared: Arc<Shared>,
-        // Task or cleanup, and its registry slot.
+        // Task or cleanup, and its registry slot or its site.
         origin: Origin,
-        // Where it was spawned or registered.
-        site: &'static Location<'static>,
         // Its context: its own values, switched in on every poll.
         vars: Vars,
+        // tracing: the span it was spawned in, entered on every poll and
+        // drop (no bytes without the feature).
+        span: TaskSpan,
         // `None` once finished.
         #[pin]
         future: Option<F>,
@@ -124,12 +158,14 @@ pin_project! {
             let this = this.project();
             #[cfg(feature = "tokio")] // tokio: drops happen in the runner's tokio context
             let _tokio = crate::tokio::enter(&this.shared.tokio);
-            let label = this.origin.label();
+            #[cfg(feature = "tracing")] // tracing: dropped in its span
+            let _span = this.span.enter();
+            let origin = *this.origin;
             let unfinished = this.future.is_some();
             if unfinished {
-                drop_future(this.vars, this.future, this.shared, label, this.site);
+                drop_future(this.vars, this.future, this.shared, origin);
             }
-            release(this.vars, this.shared, label, this.site);
+            release(this.vars, this.shared, origin);
             if let Some(key) = this.origin.key() {
                 let dropped = unfinished && !this.shared.lifecycle.is_open();
                 this.shared
@@ -141,18 +177,21 @@ pin_project! {
 }
 
 impl<F: Future> Polled<F> {
+    /// A task or cleanup in `origin`, starting in `vars` and `span` (see
+    /// [`TaskSpan::capture`], called by the spawner before the registry's
+    /// lock: a subscriber's code never runs under it).
     pub(crate) fn new(
         shared: Arc<Shared>,
         origin: Origin,
-        site: &'static Location<'static>,
         vars: Vars,
+        span: TaskSpan,
         future: F,
     ) -> Polled<F> {
         Polled {
             shared,
             origin,
-            site,
             vars,
+            span,
             future: Some(future),
         }
     }
@@ -163,12 +202,20 @@ impl<F: Future> Future for Polled<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let (shared, label, site) = (&**this.shared, this.origin.label(), *this.site);
+        let (shared, origin, label) = (&**this.shared, *this.origin, this.origin.label());
         #[cfg(feature = "tokio")] // tokio: polls happen in the runner's tokio context
         let _tokio = crate::tokio::enter(&shared.tokio);
+        // A registered task: running from now on, for snapshots.
+        let key = origin.key();
+        let beat = key.and_then(|key| shared.registry.beat(key));
+        let before = beat.map(|beat| beat.start());
         let mut slot = this.future;
-        let polled = timed(shared.slow_poll, label.describe(), site, || {
-            context::scope(this.vars, || {
+        let site = || origin.site(shared);
+        let vars = &mut *this.vars;
+        #[cfg(feature = "tracing")] // tracing: polled in its own span
+        let _span = this.span.enter();
+        let polled = timed(shared.slow_poll, label.describe(), &site, || {
+            context::scope_task(vars, key, || {
                 let Some(future) = slot.as_mut().as_pin_mut() else {
                     unreachable!("a finished future is never polled again");
                 };
@@ -177,23 +224,31 @@ impl<F: Future> Future for Polled<F> {
                     // Finished: the future drops now, within the same context
                     // switch, rather than whenever the allocation goes.
                     if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| slot.set(None))) {
-                        count(shared, label, site, &*payload);
+                        count(shared, origin, &*payload);
                     }
                 }
                 polled
             })
         });
+        // Counted and dated, with the coarse clock; no longer running.
+        if let (Some(beat), Some(before)) = (beat, before) {
+            beat.end(before, shared.registry.ticks.now());
+        }
         let outcome = match polled {
             Ok(Poll::Pending) => return Poll::Pending,
-            Ok(Poll::Ready(output)) => Ok(Output::new(output, site)),
+            Ok(Poll::Ready(output)) => {
+                let site = beat.map_or_else(|| origin.site_id(shared), |beat| beat.site());
+                Ok(Output::new(output, site))
+            }
             Err(payload) => {
+                let site = origin.site(shared);
                 let mut caught = CaughtPanic::new(payload, Some(this.shared.clone()), site);
                 // A shared test's task carries its test's sink in its context.
-                caught.sink = context::scope(this.vars, || PANIC_SINK.get());
+                caught.sink = context::scope(vars, || PANIC_SINK.get());
                 Err(caught.counted_if_closing())
             }
         };
-        release(this.vars, shared, label, site);
+        release(vars, shared, origin);
         Poll::Ready(outcome)
     }
 }
@@ -203,27 +258,29 @@ fn drop_future<F>(
     vars: &mut Vars,
     mut future: Pin<&mut Option<F>>,
     shared: &Shared,
-    label: Label,
-    site: &'static Location<'static>,
+    origin: Origin,
 ) {
     let dropped = context::scope(vars, || {
         panic::catch_unwind(AssertUnwindSafe(|| future.set(None)))
     });
     if let Err(payload) = dropped {
-        count(shared, label, site, &*payload);
+        count(shared, origin, &*payload);
     }
 }
 
 /// Drops a finished task's context values; a panic there is counted.
-fn release(vars: &mut Vars, shared: &Shared, label: Label, site: &'static Location<'static>) {
+fn release(vars: &mut Vars, shared: &Shared, origin: Origin) {
     let vars = mem::take(vars);
     if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| drop(vars))) {
-        count(shared, label, site, &*payload);
+        count(shared, origin, &*payload);
     }
 }
 
-fn count(shared: &Shared, label: Label, site: &Location<'_>, payload: &(dyn Any + Send)) {
-    let what = label.describe();
+/// Counts a panic caught in what `origin` names (before it unregisters).
+#[cold]
+fn count(shared: &Shared, origin: Origin, payload: &(dyn Any + Send)) {
+    let what = origin.label().describe();
+    let site = origin.site(shared);
     shared.panics.count(
         format_args!("the {what} at {site}"),
         debug::panic_message(payload),
@@ -231,11 +288,11 @@ fn count(shared: &Shared, label: Label, site: &Location<'_>, payload: &(dyn Any 
 }
 
 /// Calls `poll`; in debug mode (`slow_poll` is the threshold), reports it if
-/// it took longer than the threshold.
+/// it took longer than the threshold, with the site `site` finds.
 pub(crate) fn timed<R>(
     slow_poll: Option<Duration>,
     what: &str,
-    site: &Location<'_>,
+    site: &dyn Fn() -> &'static Location<'static>,
     poll: impl FnOnce() -> R,
 ) -> R {
     let Some(threshold) = slow_poll else {
@@ -243,7 +300,10 @@ pub(crate) fn timed<R>(
     };
     let started = Instant::now();
     let result = poll();
-    debug::check_poll(started.elapsed(), threshold, what, site);
+    let took = started.elapsed();
+    if took > threshold {
+        debug::check_poll(took, threshold, what, site());
+    }
     result
 }
 
@@ -277,7 +337,8 @@ impl<F: Future> Future for Timed<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        timed(*this.threshold, "future run", this.site, || {
+        let site = *this.site;
+        timed(*this.threshold, "future run", &|| site, || {
             this.future.poll(cx)
         })
     }
@@ -288,11 +349,12 @@ impl<F: Future> Future for Timed<F> {
 pub(crate) struct Output<T> {
     /// Taken when the output is handed to whoever awaits the task.
     value: Option<T>,
-    site: &'static Location<'static>,
+    /// Where the task or job was spawned, interned.
+    site: SiteId,
 }
 
 impl<T> Output<T> {
-    pub(crate) fn new(value: T, site: &'static Location<'static>) -> Output<T> {
+    pub(crate) fn new(value: T, site: SiteId) -> Output<T> {
         Output {
             value: Some(value),
             site,
@@ -310,7 +372,7 @@ impl<T> Drop for Output<T> {
             return;
         };
         if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| drop(value))) {
-            let site = self.site;
+            let site = self.site.site();
             let message = debug::panic_message(&*payload);
             match local::current() {
                 Some((shared, _)) => shared.panics.count(

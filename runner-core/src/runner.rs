@@ -5,6 +5,7 @@
 //! from the first run, spawn or `enter`, *open*, *closing* and *closed*
 //! (see `lifecycle::Lifecycle`, the one state every path reads).
 
+use std::borrow::Cow;
 use std::cell::{Cell, OnceCell};
 use std::fmt;
 use std::future::{Future, IntoFuture};
@@ -20,13 +21,14 @@ use crate::close::{self, CloseReport};
 use crate::config::Config;
 use crate::context::{self, Context, OwnContext};
 use crate::handle::{EnterGuard, Handle};
+use crate::info::TaskInfo;
 use crate::interrupt::{Interrupted, Sigint};
 use crate::local;
 use crate::poll::Timed;
 use crate::registry::Submitter;
 use crate::scheduler::{self, Park, Scheduler, Workers};
 use crate::shared::Shared;
-use crate::task::{self, Task};
+use crate::task::{self, Name, Task};
 use crate::wait;
 
 /// One event loop that runs many futures, one after the other, from sync
@@ -275,13 +277,13 @@ impl Runner {
     #[track_caller]
     fn timed_out(&self, started: &Started, site: &Location<'_>) -> ! {
         let timeout = self.bound.config.test_timeout.unwrap_or(Duration::MAX);
-        let sites = started.shared.registry.sites();
+        let tasks = started.shared.registry.tasks();
         let mut message = format!(
             "timed out after {timeout:?}, in the run at {site}; {} task(s) still pending",
-            sites.len()
+            tasks.len()
         );
-        for site in sites {
-            message.push_str(&format!("\n  task spawned at {site}"));
+        for task in tasks {
+            message.push_str(&format!("\n  {task}"));
         }
         panic!("{message}");
     }
@@ -305,15 +307,80 @@ impl Runner {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let site = Location::caller();
+        self.spawn_with(Location::caller(), None, future)
+    }
+
+    /// Spawns a `Send` task with a name onto this runner, as
+    /// [`spawn`](Self::spawn) does.
+    ///
+    /// The name shows in [`tasks`](Self::tasks) and in the lines that debug
+    /// mode, close reports and test timeouts print, next to the spawn site.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let runner = runner::Runner::new();
+    /// runner.spawn_named("heartbeat", std::future::pending::<()>()).detach();
+    /// assert_eq!(runner.tasks()[0].name(), Some("heartbeat"));
+    /// ```
+    #[track_caller]
+    pub fn spawn_named<F>(&self, name: impl Into<Cow<'static, str>>, future: F) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.spawn_with(Location::caller(), Some(name.into()), future)
+    }
+
+    /// [`spawn`](Self::spawn) and [`spawn_named`](Self::spawn_named).
+    fn spawn_with<F>(
+        &self,
+        site: &'static Location<'static>,
+        name: Name,
+        future: F,
+    ) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let shared = &self.start().shared;
+        // Outside its runs, nothing has read the runner's coarse clock lately.
+        if !local::is_running() {
+            shared.registry.ticks.mark();
+        }
         // A `Runner` is `!Send`: this is its own thread.
         task::spawn_on(
-            &self.start().shared,
+            shared,
             Submitter::Owner,
             self.own_context().vars(),
             site,
+            name,
             future,
         )
+    }
+
+    /// A snapshot of every task of this runner that has not finished.
+    ///
+    /// Takes the registry's locks one shard at a time: tasks on worker
+    /// threads go on meanwhile. Empty before the runner has started. From
+    /// another thread, use [`Handle::tasks`](crate::Handle::tasks).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let runner = runner::Runner::new();
+    /// runner.spawn_named("waiter", std::future::pending::<()>()).detach();
+    /// runner.run(runner::yield_now());
+    /// for task in runner.tasks() {
+    ///     println!("{task}"); // task 1 "waiter" idle, spawned at src/main.rs:3:8, 1 poll, idle for 0ns
+    /// }
+    /// assert_eq!(runner.tasks().len(), 1);
+    /// ```
+    pub fn tasks(&self) -> Vec<TaskInfo> {
+        match self.bound.started.get() {
+            Some(started) => started.shared.registry.tasks(),
+            None => Vec::new(),
+        }
     }
 
     /// Spawns a task that need not be `Send`; it runs on this runner's thread.
@@ -336,7 +403,11 @@ impl Runner {
     {
         let site = Location::caller();
         let vars = self.own_context().vars();
-        task::spawn_local_on(&self.start().shared, vars, site, future)
+        let shared = &self.start().shared;
+        if !local::is_running() {
+            shared.registry.ticks.mark();
+        }
+        task::spawn_local_on(shared, vars, site, None, future)
     }
 
     /// Enters this runner on the calling thread until the guard drops, so

@@ -61,11 +61,7 @@ impl Shared {
         Shared {
             lifecycle: Lifecycle::new(),
             scheduler: Scheduler::new(config.worker_threads),
-            // Spawn sites are reported in debug mode and when a test times out.
-            registry: Registry::new(
-                config.debug || config.test_timeout.is_some(),
-                config.worker_threads,
-            ),
+            registry: Registry::new(config.worker_threads),
             hooks: Hooks::new(),
             jobs: Jobs::new(),
             panics: Panics::new(config.debug, config.unobserved_panics),

@@ -5,6 +5,7 @@
 //! runner's scheduler, entered in the runner's registry so that close can
 //! cancel it.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::panic::Location;
@@ -13,12 +14,17 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use crate::context::{self, Vars};
+use crate::info::TaskInfo;
 use crate::lifecycle::Closed;
 use crate::local::{self, Reach};
 use crate::poll::{Origin, Outcome, Polled};
-use crate::registry::{Admission, Submitter};
+use crate::registry::{Admission, Place, Submitter};
 use crate::scheduler::{self, Runnable};
 use crate::shared::Shared;
+use crate::spans::TaskSpan;
+
+/// A task's name, if it has one.
+pub(crate) type Name = Option<Cow<'static, str>>;
 
 /// Spawns a `Send` task onto `shared` for code the runner runs (never
 /// refused), starting with `vars` as its context.
@@ -27,13 +33,14 @@ pub(crate) fn spawn_on<F>(
     submitter: Submitter,
     vars: Vars,
     site: &'static Location<'static>,
+    name: Name,
     future: F,
 ) -> Task<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    submit(shared, submitter, vars, site, future)
+    submit(shared, submitter, vars, site, name, future)
         .unwrap_or_else(|Closed| unreachable!("code the runner runs is never refused"))
 }
 
@@ -43,14 +50,17 @@ pub(crate) fn submit<F>(
     submitter: Submitter,
     vars: Vars,
     site: &'static Location<'static>,
+    name: Name,
     future: F,
 ) -> Result<Task<F::Output>, Closed>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    register(shared, submitter, site, |key| {
-        let polled = Polled::new(shared.clone(), Origin::task(key), site, vars, future);
+    // tracing: the spawner's span, taken before the registry's lock.
+    let span = TaskSpan::capture();
+    register(shared, submitter, site, name, |place| {
+        let polled = Polled::new(shared.clone(), Origin::task(place), vars, span, future);
         async_task::Builder::new()
             .metadata(shared.clone())
             .spawn(|_| polled, scheduler::schedule_global)
@@ -62,6 +72,7 @@ pub(crate) fn spawn_local_on<F>(
     shared: &Arc<Shared>,
     vars: Vars,
     site: &'static Location<'static>,
+    name: Name,
     future: F,
 ) -> Task<F::Output>
 where
@@ -69,8 +80,9 @@ where
     F::Output: 'static,
 {
     // Only the runner's own thread spawns local tasks.
-    register(shared, Submitter::Owner, site, |key| {
-        let polled = Polled::new(shared.clone(), Origin::task(key), site, vars, future);
+    let span = TaskSpan::capture();
+    register(shared, Submitter::Owner, site, name, |place| {
+        let polled = Polled::new(shared.clone(), Origin::task(place), vars, span, future);
         async_task::Builder::new()
             .metadata(shared.clone())
             .spawn_local(|_| polled, scheduler::schedule_local)
@@ -84,11 +96,12 @@ fn register<T>(
     shared: &Shared,
     submitter: Submitter,
     site: &'static Location<'static>,
-    spawn: impl FnOnce(Option<usize>) -> (Runnable, async_task::Task<Outcome<T>, Arc<Shared>>),
+    name: Name,
+    spawn: impl FnOnce(Place) -> (Runnable, async_task::Task<Outcome<T>, Arc<Shared>>),
 ) -> Result<Task<T>, Closed> {
     match shared
         .registry
-        .register(&shared.lifecycle, submitter, site, spawn)
+        .register(&shared.lifecycle, submitter, site, name, spawn)
     {
         Admission::Open(task) => Ok(Task::new(task.fallible())),
         Admission::Closed(runnable, task) => {
@@ -244,7 +257,50 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let site = Location::caller();
+    spawn_with(Location::caller(), None, future)
+}
+
+/// Spawns a task with a name onto the runner that is running the caller,
+/// as [`spawn`] does.
+///
+/// The name shows in [`TaskInfo`](crate::TaskInfo) snapshots
+/// ([`tasks`](crate::tasks), [`current_task`](crate::current_task)) and in
+/// the lines that debug mode, close reports and test timeouts print,
+/// next to the spawn site. A task nobody names costs nothing for it.
+///
+/// # Panics
+///
+/// Panics if called outside code that a [`Runner`](crate::Runner) is running
+/// and outside a [`Runner::enter`](crate::Runner::enter) guard.
+///
+/// # Examples
+///
+/// ```
+/// let runner = runner::Runner::new();
+/// let name = runner.run(async {
+///     let task = runner::spawn_named("answer", async {
+///         runner::current_task().unwrap().name().map(str::to_owned)
+///     });
+///     task.await
+/// });
+/// assert_eq!(name.as_deref(), Some("answer"));
+/// ```
+#[track_caller]
+pub fn spawn_named<F>(name: impl Into<Cow<'static, str>>, future: F) -> Task<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    spawn_with(Location::caller(), Some(name.into()), future)
+}
+
+/// [`spawn`] and [`spawn_named`].
+#[track_caller]
+fn spawn_with<F>(site: &'static Location<'static>, name: Name, future: F) -> Task<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
     let vars = context::current_vars();
     // Borrowed, not cloned: a spawn pays no reference count for the runner.
     let mut future = Some(future);
@@ -254,7 +310,7 @@ where
             Reach::Own => Submitter::Owner,
             Reach::Other => Submitter::Inside,
         };
-        spawn_on(shared, submitter, vars, site, future)
+        spawn_on(shared, submitter, vars, site, name, future)
     });
     match task {
         Some(task) => task,
@@ -299,7 +355,55 @@ where
              `runner::spawn`"
         );
     }
-    spawn_local_on(&shared, context::current_vars(), site, future)
+    spawn_local_on(&shared, context::current_vars(), site, None, future)
+}
+
+/// A snapshot of every task of the runner running the caller (or entered
+/// on this thread) that has not finished; see
+/// [`Runner::tasks`](crate::Runner::tasks).
+///
+/// # Panics
+///
+/// Panics if called outside code that a [`Runner`](crate::Runner) is running
+/// and outside a [`Runner::enter`](crate::Runner::enter) guard.
+///
+/// # Examples
+///
+/// ```
+/// let runner = runner::Runner::new();
+/// let count = runner.run(async {
+///     runner::spawn_named("sleeper", runner::sleep(std::time::Duration::from_secs(60))).detach();
+///     runner::tasks().len()
+/// });
+/// assert_eq!(count, 1);
+/// ```
+#[track_caller]
+pub fn tasks() -> Vec<TaskInfo> {
+    let (shared, _) = local::current_or_panic("runner::tasks");
+    shared.registry.tasks()
+}
+
+/// A snapshot of the task whose poll the calling thread is in; `None` in a
+/// run's own future, in an `on_close` cleanup, and outside tasks.
+///
+/// Its [`state`](TaskInfo::state) is [`Running`](crate::TaskState::Running).
+///
+/// # Examples
+///
+/// ```
+/// let runner = runner::Runner::new();
+/// let (outside, inside) = runner.run(async {
+///     let inside = runner::spawn_named("me", async {
+///         runner::current_task().map(|task| task.name().map(str::to_owned))
+///     });
+///     (runner::current_task().is_none(), inside.await)
+/// });
+/// assert!(outside);
+/// assert_eq!(inside, Some(Some("me".to_owned())));
+/// ```
+pub fn current_task() -> Option<TaskInfo> {
+    let key = context::current_task_key()?;
+    local::with_current(|shared, _| shared.registry.task(key)).flatten()
 }
 
 /// What awaiting a task that close dropped does: inside a

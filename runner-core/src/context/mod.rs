@@ -48,6 +48,29 @@ pub(crate) fn current_vars() -> Vars {
 /// Runs `f` with `vars` as the current context, writing its changes back,
 /// also when `f` panics.
 pub(crate) fn scope<R>(vars: &mut Vars, f: impl FnOnce() -> R) -> R {
+    scope_task(vars, None, f)
+}
+
+/// The frame owner that marks a task's own frame: its registry key, made
+/// odd so that it is never a context's address or tag.
+fn task_owner(key: usize) -> usize {
+    key << 1 | 1
+}
+
+/// The registry key of the task whose poll this thread is in: the nearest
+/// task frame on the context stack (contexts the task entered sit above
+/// it); `None` in a run's own future and outside tasks.
+pub(crate) fn current_task_key() -> Option<usize> {
+    local::try_with(|local| {
+        let stack = local.contexts.borrow();
+        let frame = stack.iter().rev().find(|frame| frame.owner & 1 == 1)?;
+        Some(frame.owner >> 1)
+    })
+    .flatten()
+}
+
+/// [`scope`] for a poll of the registered task `key`, whose frame says so.
+pub(crate) fn scope_task<R>(vars: &mut Vars, key: Option<usize>, f: impl FnOnce() -> R) -> R {
     /// Pops the frame back into `vars`, also while unwinding.
     struct Leave<'a>(&'a mut Vars);
 
@@ -65,6 +88,7 @@ pub(crate) fn scope<R>(vars: &mut Vars, f: impl FnOnce() -> R) -> R {
         // Field by field into an empty frame, as in `OwnContext::push_frame`.
         stack.push(Frame::default());
         let frame = stack.last_mut().expect("just pushed");
+        frame.owner = key.map_or(0, task_owner);
         frame.vars.id = mem::take(&mut vars.id);
         frame.vars.map = vars.map.take();
     });

@@ -426,10 +426,21 @@ impl<F: Future> Future for Loop<'_, F> {
         let scheduler = &self.shared.scheduler;
         // Awake: wakes from this thread go to the plain queues until we return.
         let _awake = Awake::enter(scheduler);
+        // A new turn (after a park, or the reactor's look after a budget of
+        // tasks): the coarse clock that dates this turn's spawns and polls.
+        self.shared.registry.ticks.mark();
+        // tracing: the spans entered around the run cover its own future,
+        // not the tasks: hidden while they run, back for each poll of it.
+        #[cfg(feature = "tracing")]
+        let mut hidden = None;
         let mut ran = 0;
         loop {
             if self.sigint.is_some_and(Sigint::is_interrupted) {
                 return Poll::Ready(Err(Interrupted));
+            }
+            #[cfg(feature = "tracing")]
+            if hidden.is_none() {
+                hidden = Some(crate::spans::hide());
             }
             // Tasks that became ready first run first, as in asyncio's ready queue.
             let turn = scheduler.run_ready(ran % 2 == 1, BUDGET);
@@ -444,6 +455,8 @@ impl<F: Future> Future for Loop<'_, F> {
             {
                 self.idle = None;
                 let waker = self.waker;
+                #[cfg(feature = "tracing")]
+                drop(hidden.take());
                 if let Poll::Ready(output) =
                     self.future.as_mut().poll(&mut Context::from_waker(waker))
                 {

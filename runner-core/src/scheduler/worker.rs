@@ -193,6 +193,7 @@ pub(crate) fn help<F: Future>(shared: &Arc<Shared>, future: Pin<&mut F>) -> Opti
         return None;
     }
     let _running = local::work(shared.clone());
+    shared.registry.ticks.mark();
     // tokio: the helper polls its future and tasks in the runner's tokio context.
     #[cfg(feature = "tokio")]
     let _tokio = crate::tokio::enter_run(&shared.tokio);
@@ -229,17 +230,23 @@ pub(crate) fn help<F: Future>(shared: &Arc<Shared>, future: Pin<&mut F>) -> Opti
             }
             if let Ok(runnable) = global.pop() {
                 idle_since = None;
+                // tracing: the caller's spans cover its own future, not the tasks.
+                #[cfg(feature = "tracing")]
+                let _hidden = crate::spans::hide();
                 super::run(runnable);
                 ran += 1;
-                // Let the helper's own future have its turn now and then.
+                // Let the helper's own future have its turn now and then;
+                // read the coarse clock that dates polls.
                 if ran % super::BUDGET == 0 {
                     futures_lite::future::yield_now().await;
+                    shared.registry.ticks.mark();
                 }
                 continue;
             }
             let Some(next) = shared.scheduler.idle_clock(shared, Driver::Helper) else {
                 idle_since = None;
                 workers.sleep(shared, global).await;
+                shared.registry.ticks.mark();
                 continue;
             };
             // Idle with a timer pending: after the threshold, jump to it.
@@ -306,15 +313,22 @@ fn work(shared: Arc<Shared>) {
     let workers = &scheduler.workers;
     let global = scheduler.global();
     async_io::block_on(async {
+        let mut ran = 0usize;
         loop {
             if workers.is_stopping() {
                 return;
             }
             if let Ok(runnable) = global.pop() {
                 super::run(runnable);
+                ran += 1;
+                // The coarse clock that dates polls, every budget of tasks.
+                if ran % super::BUDGET == 0 {
+                    shared.registry.ticks.mark();
+                }
                 continue;
             }
             workers.sleep(&shared, global).await;
+            shared.registry.ticks.mark();
         }
     });
     // A poll that outlasted close may have rescheduled its task, or left it
