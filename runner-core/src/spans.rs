@@ -4,7 +4,7 @@
 //! A floor-0 leaf. A task, a cleanup and an `unblock` job capture the span
 //! current where they are made ([`TaskSpan::capture`]) and enter it around
 //! each poll, their drop, and the job's call. The loop hides the spans its
-//! thread had entered around a run ([`hide`]) while it polls tasks, so that
+//! thread had entered around a run (`hide`) while it polls tasks, so that
 //! a span entered around a run covers the run's own future and no task,
 //! and restores them around each poll of the run's future.
 

@@ -263,8 +263,8 @@ where
 /// Spawns a task with a name onto the runner that is running the caller,
 /// as [`spawn`] does.
 ///
-/// The name shows in [`TaskInfo`](crate::TaskInfo) snapshots
-/// ([`tasks`](crate::tasks), [`current_task`](crate::current_task)) and in
+/// The name shows in [`TaskInfo`] snapshots
+/// ([`tasks`], [`current_task`]) and in
 /// the lines that debug mode, close reports and test timeouts print,
 /// next to the spawn site. A task nobody names costs nothing for it.
 ///

@@ -367,7 +367,7 @@ impl Target<'_> {
         self.call_method(krate, method, span, span, future)
     }
 
-    /// As [`Self::call`], with the parentheses of the call spanned on
+    /// A `run` call, every token spanned on `span`, its parentheses on
     /// `parens`.
     fn call_with_parens(
         self,
