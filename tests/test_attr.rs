@@ -81,13 +81,7 @@ fn blocked_in_a_run() {
 
 #[test]
 fn a_blocked_test_is_reported_with_its_run_site_at_the_deadline() {
-    let output = Command::new(std::env::current_exe().unwrap())
-        .args(["blocked_in_a_run", "--exact", "--nocapture"])
-        .env(CHILD, "blocked_in_a_run")
-        .output()
-        .expect("the child test ran");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "{stderr}");
+    let stderr = run_child("blocked_in_a_run");
     let report = stderr
         .lines()
         .find(|line| line.contains("past its timeout of 200ms"))
