@@ -378,11 +378,7 @@ pub mod __private {
 
         #[track_caller]
         fn run_as<F: IntoFuture>(&self, run: Run, future: F) -> F::Output {
-            if let Some(site) = self.site {
-                set(site, Site::In(run));
-            }
-            // Between `run!`s after this one: set when the run returns or unwinds.
-            let _after = self.site.map(|site| SetOnDrop(site, Site::After(run)));
+            let _after = self.site.map(|site| SetOnDrop::around(site, run));
             // A panic of the test's own tasks that nobody observes ends the
             // `run!` at once, resumed with its payload.
             let sink = self.sink;
@@ -429,12 +425,7 @@ pub mod __private {
 
         #[track_caller]
         fn run_as<F: IntoFuture>(&self, run: Run, future: F) -> F::Output {
-            let Some(site) = self.site else {
-                return self.runner.run(future);
-            };
-            set(site, Site::In(run));
-            // Between `run!`s after this one: set when the run returns or unwinds.
-            let _after = SetOnDrop(site, Site::After(run));
+            let _after = self.site.map(|site| SetOnDrop::around(site, run));
             self.runner.run(future)
         }
     }
@@ -493,6 +484,15 @@ pub mod __private {
 
     /// Sets a [`Site`] when dropped.
     struct SetOnDrop<'a>(&'a Mutex<Site>, Site);
+
+    impl SetOnDrop<'_> {
+        /// Marks the test as in `run` until the guard drops, when the run
+        /// returns or unwinds: then it is between runs, after this one.
+        fn around(site: &Mutex<Site>, run: Run) -> SetOnDrop<'_> {
+            set(site, Site::In(run));
+            SetOnDrop(site, Site::After(run))
+        }
+    }
 
     impl Drop for SetOnDrop<'_> {
         fn drop(&mut self) {
