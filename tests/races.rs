@@ -929,16 +929,21 @@ impl Helper {
         let (jobs, job_rx) = mpsc::channel::<(runner::Handle, runner::Task<()>, Arc<AtomicBool>)>();
         let (result_tx, results) = mpsc::channel();
         thread::spawn(move || {
-            for (handle, task, entered) in job_rx {
+            for (round, (handle, task, entered)) in (0u64..).zip(job_rx) {
                 let mut task = pin!(task);
                 let result = panic::catch_unwind(AssertUnwindSafe(|| {
                     handle.block_on(std::future::poll_fn(|cx| {
-                        entered.store(true, Ordering::SeqCst);
+                        let first = !entered.swap(true, Ordering::SeqCst);
                         // A future with real work in each poll: once close
                         // has begun, a leaving worker has time to drop the
-                        // task it awaits before it looks.
+                        // task it awaits before it looks. The first poll
+                        // (the one `block_on` tries before it parks) works a
+                        // jittered while, so that close sometimes cancels
+                        // the task in the middle of it.
                         if handle.is_closed() {
                             spin(Duration::from_micros(50));
+                        } else if first {
+                            spin(Duration::from_micros(round.wrapping_mul(7919) % 40));
                         }
                         task.as_mut().poll(cx)
                     }))

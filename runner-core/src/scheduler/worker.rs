@@ -197,27 +197,33 @@ pub(crate) fn help<F: Future>(shared: &Arc<Shared>, future: Pin<&mut F>) -> Opti
     // tokio: the helper polls its future and tasks in the runner's tokio context.
     #[cfg(feature = "tokio")]
     let _tokio = crate::tokio::enter_run(&shared.tokio);
-    // A future that is ready at once costs no parker and no queue.
+    // A task the caller's future awaits may be dropped by close (or by a
+    // worker or helper leaving after it) at any point of a poll, the first
+    // one included: awaited here, it unwinds with `Closed` (see `task.rs`),
+    // which `block_on` answers.
     let mut future = future;
-    if let Poll::Ready(output) = future.as_mut().poll(&mut Context::from_waker(noop_waker())) {
-        return Some(output);
+    let mut poll_own =
+        move |cx: &mut Context<'_>| match panic::catch_unwind(AssertUnwindSafe(|| {
+            future.as_mut().poll(cx)
+        })) {
+            Ok(polled) => polled.map(Some),
+            Err(payload) if payload.is::<Closed>() => Poll::Ready(None),
+            Err(payload) => panic::resume_unwind(payload),
+        };
+    // A future that is ready at once costs no parker and no queue.
+    if let Poll::Ready(output) = poll_own(&mut Context::from_waker(noop_waker())) {
+        return output;
     }
     // The caller's future is polled only until close cancels the runner's
-    // tasks: from then on the tasks it may await are being dropped (by
-    // close, or by a worker or helper that takes them), and `block_on`
-    // answers `Closed` rather than polling a future that would find its task
-    // gone. A drop that wakes us happened after the state moved, so we see it.
+    // tasks: from then on the tasks it may await are being dropped, and
+    // `block_on` answers `Closed` rather than polling a future that would
+    // find its task gone. A drop that wakes us happened after the state
+    // moved, so we see it.
     let own = std::future::poll_fn(|cx| {
         if shared.lifecycle.is_cancelled() || workers.is_stopping() {
             return Poll::Ready(None);
         }
-        // A task it awaits may still be dropped between that look and its
-        // poll: awaited here, it unwinds with `Closed` (see `task.rs`).
-        match panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
-            Ok(polled) => polled.map(Some),
-            Err(payload) if payload.is::<Closed>() => Poll::Ready(None),
-            Err(payload) => panic::resume_unwind(payload),
-        }
+        poll_own(cx)
     });
     let global = shared.scheduler.global();
     let helping = async {
