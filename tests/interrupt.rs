@@ -9,7 +9,7 @@
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -41,7 +41,7 @@ fn main() {
 
 /// The checks, one child each.
 fn parent() {
-    let cases: [(&str, Case); 6] = [
+    let cases: [(&str, Case); 7] = [
         (
             "scope_on_main_exits_with_130_after_closing_the_runner",
             scope_on_main_exits_with_130_after_closing_the_runner,
@@ -49,6 +49,10 @@ fn parent() {
         (
             "try_run_returns_interrupted_and_the_next_run_works",
             try_run_returns_interrupted_and_the_next_run_works,
+        ),
+        (
+            "an_interrupted_run_drops_the_tasks_of_its_group_before_try_run_returns",
+            an_interrupted_run_drops_the_tasks_of_its_group_before_try_run_returns,
         ),
         (
             "a_second_ctrl_c_during_a_slow_drop_ends_the_process",
@@ -140,6 +144,22 @@ fn try_run_returns_interrupted_and_the_next_run_works() -> Result<(), String> {
     )
 }
 
+fn an_interrupted_run_drops_the_tasks_of_its_group_before_try_run_returns() -> Result<(), String> {
+    let mut child = Spawned::new("group")?;
+    child.wait_for("ready")?;
+    child.interrupt()?;
+    let (status, out, err) = child.finish()?;
+    check(status.success(), format!("exit status {status:?}: {err}"))?;
+    check(
+        out.contains("try_run: Err(Interrupted); tasks left: 0; dropped: 3 (local 1)"),
+        format!("the group's tasks outlived the run: {out}"),
+    )?;
+    check(
+        out.contains("close: cancelled 0"),
+        format!("close found tasks: {out}"),
+    )
+}
+
 fn a_second_ctrl_c_during_a_slow_drop_ends_the_process() -> Result<(), String> {
     let mut child = Spawned::new("slow_drop")?;
     child.wait_for("ready")?;
@@ -207,6 +227,37 @@ fn child(case: &str) {
             println!("try_run: {result:?}");
             assert_eq!(result, Err(Interrupted));
             println!("next run: {}", runner.run(async { 1 + 1 }));
+        }
+        "group" => {
+            let runner = Runner::new();
+            let dropped = Arc::new(AtomicUsize::new(0));
+            let local = Arc::new(AtomicUsize::new(0));
+            let result = runner.try_run(async {
+                let mut group = runner::TaskGroup::new();
+                for _ in 0..2 {
+                    let guard = CountOnDrop(dropped.clone());
+                    group.spawn(async move {
+                        let _guard = guard;
+                        loop {
+                            runner::sleep(Duration::from_millis(5)).await;
+                        }
+                    });
+                }
+                let guards = (CountOnDrop(dropped.clone()), CountOnDrop(local.clone()));
+                group.spawn_local(async move {
+                    let _guards = guards;
+                    std::future::pending::<()>().await
+                });
+                println!("ready");
+                group.join().await;
+            });
+            println!(
+                "try_run: {result:?}; tasks left: {}; dropped: {} (local {})",
+                runner.tasks().len(),
+                dropped.load(Ordering::SeqCst),
+                local.load(Ordering::SeqCst),
+            );
+            println!("close: cancelled {}", runner.close().cancelled);
         }
         "slow_drop" => {
             let runner = Runner::new();
@@ -366,5 +417,14 @@ impl Drop for SlowDrop {
     fn drop(&mut self) {
         println!("dropping slowly");
         thread::sleep(Duration::from_secs(30));
+    }
+}
+
+/// Counts its drop.
+struct CountOnDrop(Arc<AtomicUsize>);
+
+impl Drop for CountOnDrop {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
     }
 }

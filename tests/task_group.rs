@@ -265,39 +265,67 @@ fn every_task_a_spawner_accepted_from_another_thread_is_joined() {
 }
 
 #[test]
-fn dropping_a_group_mid_run_cancels_its_tasks() {
+fn dropping_a_group_mid_run_drops_its_idle_tasks_at_once() {
     let runner = Runner::new();
     let dropped = Arc::new(AtomicUsize::new(0));
     let guard = DropCounter(dropped.clone());
     let spawned_guard = DropCounter(dropped.clone());
+    let local_guard = DropCounter(dropped.clone());
     let after_drop = runner.run(async {
         let mut group = TaskGroup::new();
         let spawner = group.spawner();
         group.spawn(pending_holding(guard));
         spawner.spawn(pending_holding(spawned_guard)).unwrap();
+        group.spawn_local(pending_holding(local_guard));
         runner::yield_now().await;
         drop(group);
-        // The runner drops the futures on its next turn.
-        runner::yield_now().await;
+        // No turn of the runner in between.
         dropped.load(Ordering::SeqCst)
     });
-    assert_eq!(after_drop, 2);
+    assert_eq!(after_drop, 3);
     assert_eq!(runner.close().cancelled, 0, "nothing left for close");
 }
 
 #[test]
-fn a_group_dropped_between_runs_is_cancelled_by_the_next_run() {
+fn a_group_dropped_between_runs_drops_its_tasks_at_once() {
     let runner = Runner::new();
     let dropped = Arc::new(AtomicUsize::new(0));
     let guard = DropCounter(dropped.clone());
     let group = runner.run(async {
         let mut group = TaskGroup::new();
         group.spawn(pending_holding(guard));
+        runner::yield_now().await;
         group
     });
     drop(group);
-    runner.run(runner::yield_now());
     assert_eq!(dropped.load(Ordering::SeqCst), 1);
+    assert!(runner.tasks().is_empty());
+    assert_eq!(runner.close().cancelled, 0);
+}
+
+#[test]
+fn a_dropped_groups_task_already_woken_is_dropped_by_the_next_turn_never_polled() {
+    let runner = Runner::new();
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let polls = Arc::new(AtomicUsize::new(0));
+    let guard = DropCounter(dropped.clone());
+    let counted = polls.clone();
+    runner.run(async {
+        let mut group = TaskGroup::new();
+        // Spawned, so queued: not idle, so not dropped inside `drop(group)`.
+        group.spawn(async move {
+            counted.fetch_add(1, Ordering::SeqCst);
+            pending_holding(guard).await
+        });
+        drop(group);
+        runner::yield_now().await;
+    });
+    assert_eq!(dropped.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        polls.load(Ordering::SeqCst),
+        0,
+        "a cancelled task is never polled"
+    );
     assert_eq!(runner.close().cancelled, 0);
 }
 
@@ -315,14 +343,30 @@ fn cancel_all_drops_every_future_and_keeps_the_group_usable() {
             });
         }
         assert_eq!(group.len(), 2);
+        runner::yield_now().await;
         group.cancel_all();
         assert!(group.is_empty());
-        runner::yield_now().await;
-        assert_eq!(dropped.load(Ordering::SeqCst), 2);
+        assert_eq!(dropped.load(Ordering::SeqCst), 2, "dropped at once");
         group.spawn(async { 5 });
         group.join().await
     });
     assert_eq!(outputs, [5]);
+}
+
+#[test]
+fn a_group_dropped_on_another_thread_drops_its_idle_send_tasks_there() {
+    let runner = Runner::new();
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let guard = DropCounter(dropped.clone());
+    let group = runner.run(async {
+        let mut group = TaskGroup::new();
+        group.spawn(pending_holding(guard));
+        runner::yield_now().await;
+        group
+    });
+    std::thread::spawn(move || drop(group)).join().unwrap();
+    assert_eq!(dropped.load(Ordering::SeqCst), 1);
+    assert_eq!(runner.close().cancelled, 0);
 }
 
 #[test]

@@ -58,9 +58,15 @@ type Payload = Box<dyn Any + Send>;
 /// - [`spawner`](Self::spawner) lets tasks of the group add tasks to it
 ///   while it is joined.
 ///
-/// Dropping the group cancels every task still in it: each future is
-/// dropped, inside its task's context, by the runner on its next turn, like
-/// the future of a dropped [`Task`].
+/// Dropping the group cancels every task still in it, and drops each
+/// future (inside its task's context) at once: on the runner's own thread,
+/// in a run or between runs, as when a Ctrl-C interrupts the run that holds
+/// the group, no task of it is left when the drop returns. Exceptions, whose
+/// futures the runner drops on its next turn, never polling them again: a
+/// task already woken and waiting in the runner's queue, one a worker is
+/// polling at that moment (dropped as its poll ends), and a `spawn_local`
+/// task when the group is dropped on another thread or between runs
+/// outside [`Runner::enter`](crate::Runner::enter).
 ///
 /// `join` and `try_join` take the group by value: once they return, the
 /// group is finished, and a [`GroupSpawner`] refuses new tasks with
@@ -371,8 +377,8 @@ impl<T> TaskGroup<T> {
     }
 
     /// Cancels every task of the group, and waits for none: their futures
-    /// are dropped by the runner, like those of dropped [`Task`]s. The group
-    /// stays usable.
+    /// are dropped at once, as when the group is dropped (see
+    /// [`TaskGroup`]). The group stays usable.
     ///
     /// # Examples
     ///
@@ -391,10 +397,9 @@ impl<T> TaskGroup<T> {
             Some(inbox) => mem::take(&mut lock(&inbox.state).tasks),
             None => Vec::new(),
         };
-        // Dropping a handle cancels its task.
-        drop(incoming);
-        self.tasks.clear();
         self.to_poll.clear();
+        let tasks = self.tasks.drain().map(|entry| entry.task);
+        cancel_now(&self.notify, incoming.into_iter().chain(tasks));
     }
 
     /// Enters `task` as the next in spawn order, to be polled.
@@ -675,13 +680,24 @@ impl<T> Default for TaskGroup<T> {
     }
 }
 
+/// Cancels `tasks` without waiting: the future of each idle one is dropped
+/// here and now when this thread may drop it (a `Send` task, or a local one
+/// on the runner's own thread, in a run or entered), the others by their
+/// runner on its next turn. The joiner's waker is taken away first: waking it is the one
+/// thing besides the futures' drops that cancelling would run.
+fn cancel_now<T>(notify: &Notify, tasks: impl Iterator<Item = Task<T>>) {
+    drop(notify.joiner.take());
+    for task in tasks {
+        task.cancel_now();
+    }
+}
+
 impl<T> Drop for TaskGroup<T> {
     fn drop(&mut self) {
-        // Spawners refuse new tasks, and every handle left is dropped, which
-        // cancels its task: its runner drops the future.
+        // Spawners refuse new tasks, and every task left is cancelled.
         let incoming = self.close_inbox();
-        drop(incoming);
-        self.tasks.clear();
+        let tasks = self.tasks.drain().map(|entry| entry.task);
+        cancel_now(&self.notify, incoming.into_iter().chain(tasks));
     }
 }
 

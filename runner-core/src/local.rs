@@ -52,6 +52,7 @@ thread_local! {
             entered: RefCell::new(Vec::new()),
             active: Cell::new(0),
             queued: Cell::new(false),
+            cancelling: Cell::new(false),
             queues: PlainQueues {
                 local: RefCell::new(VecDeque::new()),
                 global: RefCell::new(VecDeque::new()),
@@ -71,6 +72,10 @@ pub(crate) struct Local {
     pub(crate) active: Cell<usize>,
     /// Whether `queues` may hold something.
     pub(crate) queued: Cell<bool>,
+    /// Set while this thread cancels one task in
+    /// [`cancel_now`](crate::scheduler::cancel_now): the first runnable
+    /// scheduled here meanwhile is that task's, and is run at once.
+    pub(crate) cancelling: Cell<bool>,
     /// The active loop's plain queues.
     pub(crate) queues: PlainQueues,
     /// The entered contexts, innermost last.

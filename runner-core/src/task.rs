@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::panic::Location;
-use std::pin::Pin;
+use std::pin::{pin, Pin};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -22,6 +22,7 @@ use crate::registry::{Admission, Place, Submitter};
 use crate::scheduler::{self, Runnable};
 use crate::shared::Shared;
 use crate::spans::TaskSpan;
+use crate::wait::noop_waker;
 
 /// A task's name, if it has one.
 pub(crate) type Name = Option<Cow<'static, str>>;
@@ -192,6 +193,19 @@ impl<T> Task<T> {
             Ok(output) => Some(output.into_inner()),
             Err(caught) => caught.resume(),
         }
+    }
+
+    /// Cancels the task without waiting: an idle task's future is dropped
+    /// here and now when this thread may drop it, else by its runner on its
+    /// next turn (see [`scheduler::cancel_now`]). Whoever awaited the handle
+    /// must have been told otherwise: its waker is woken inside the window.
+    pub(crate) fn cancel_now(self) {
+        let mut cancel = pin!(self.inner.cancel());
+        let polled =
+            scheduler::cancel_now(|| cancel.as_mut().poll(&mut Context::from_waker(noop_waker())));
+        // A finished task's outcome, and the handle of one still queued or
+        // being polled elsewhere, drop now, outside the window.
+        drop(polled);
     }
 
     /// Returns `true` once the task has finished or was cancelled.

@@ -70,7 +70,7 @@ use atomic_waker::AtomicWaker;
 use concurrent_queue::ConcurrentQueue;
 
 use crate::interrupt::{Interrupted, Sigint};
-use crate::local::{self, Local};
+use crate::local::{self, Local, Reach};
 use crate::shared::Shared;
 use crate::wait::{self, noop_waker};
 
@@ -87,7 +87,11 @@ pub(crate) type Runnable = async_task::Runnable<Arc<Shared>>;
 /// Schedules a woken `Send` task.
 pub(crate) fn schedule_global(runnable: Runnable) {
     let scheduler = &runnable.metadata().scheduler;
-    let here = scheduler.is_active_here();
+    let (here, cancelling) = scheduler.look_here();
+    if cancelling {
+        // Any thread may drop a `Send` task's future.
+        return run_cancelled(runnable);
+    }
     if here && !scheduler.workers.any() {
         return push_plain(|local| &local.queues.global, runnable);
     }
@@ -99,12 +103,61 @@ pub(crate) fn schedule_global(runnable: Runnable) {
 
 /// Schedules a woken `spawn_local` task.
 pub(crate) fn schedule_local(runnable: Runnable) {
-    if runnable.metadata().scheduler.is_active_here() {
+    let (here, cancelling) = runnable.metadata().scheduler.look_here();
+    // Only the runner's own thread may drop a local task's future.
+    if cancelling && (here || is_own_thread(runnable.metadata())) {
+        return run_cancelled(runnable);
+    }
+    if here {
         return push_plain(|local| &local.queues.local, runnable);
     }
     let shared = runnable.metadata().clone();
     let _ = shared.scheduler.queues_or_init().local.push(runnable);
     shared.scheduler.sleeper.wake();
+}
+
+/// Cancels a task through its handle's `cancel` future, polled once here:
+/// a task that is idle (neither queued nor being polled) has its future
+/// dropped at once, on this thread, if this thread may drop it (a `Send`
+/// task, or a local one on its runner's own thread, in a run or entered);
+/// otherwise its runner drops it on its next turn, as when a handle is
+/// dropped. Returns what the poll gave: a finished task's outcome, to be
+/// dropped by the caller, outside the window.
+///
+/// While `poll` runs, the first runnable scheduled on this thread is the
+/// cancelled task's: async-task's cancel schedules it (if idle) before
+/// anything else runs, and the only other code in the window is the wake of
+/// whoever awaited the handle, which the caller must have taken away (a
+/// group takes its joiner's waker first).
+pub(crate) fn cancel_now<R>(poll: impl FnOnce() -> R) -> R {
+    struct Window;
+    impl Drop for Window {
+        fn drop(&mut self) {
+            let _ = local::try_with(|local| local.cancelling.set(false));
+        }
+    }
+    if local::try_with(|local| local.cancelling.set(true)).is_none() {
+        // The thread is exiting: its runner's next turn drops the future.
+        return poll();
+    }
+    let _window = Window;
+    poll()
+}
+
+/// Whether this thread runs `shared` (in a run, or entered with
+/// `Runner::enter`): its own thread, where its local tasks live.
+#[cold]
+fn is_own_thread(shared: &Arc<Shared>) -> bool {
+    local::with_current(|current, reach| reach == Reach::Own && Arc::ptr_eq(current, shared))
+        == Some(true)
+}
+
+/// Runs the runnable of a task that [`cancel_now`] cancelled: async-task
+/// drops its future without polling it.
+#[cold]
+fn run_cancelled(runnable: Runnable) {
+    let _ = local::try_with(|local| local.cancelling.set(false));
+    runnable.run();
 }
 
 /// How many tasks the loop runs before it looks at the run's future and
@@ -207,7 +260,15 @@ impl Scheduler {
 
     /// Whether the caller is this runner's loop, awake.
     fn is_active_here(&self) -> bool {
-        local::try_with(|local| local.active.get() == self.address()).unwrap_or(false)
+        self.look_here().0
+    }
+
+    /// Whether the caller is this runner's loop, awake; and whether this
+    /// thread is inside [`cancel_now`].
+    #[inline]
+    fn look_here(&self) -> (bool, bool) {
+        local::try_with(|local| (local.active.get() == self.address(), local.cancelling.get()))
+            .unwrap_or((false, false))
     }
 
     #[inline]
