@@ -58,6 +58,10 @@ pub(crate) struct Registry {
     padded: Box<[CachePadded<ShardCell>]>,
     /// The number of shards (a power of two) minus one.
     mask: usize,
+    /// How far a key's slot is shifted left, past its shard: the bits of
+    /// `mask`, counted once here (`count_ones` without the CPU's popcount
+    /// instruction is 20 instructions, which every poll paid).
+    shift: u32,
     /// The shard the next spawn uses. Only a hint, so updated without a
     /// read-modify-write: two spawns that race may share a shard.
     next: AtomicUsize,
@@ -178,6 +182,7 @@ impl Registry {
                 .map(|_| CachePadded::new(shard()))
                 .collect(),
             mask: shards - 1,
+            shift: (shards - 1).count_ones(),
             next: AtomicUsize::new(0),
             empty: Event::new(),
             ticks: Ticks::new(),
@@ -185,8 +190,9 @@ impl Registry {
     }
 
     /// How far a key's slot is shifted left, past its shard.
+    #[inline]
     fn shift(&self) -> u32 {
-        self.mask.count_ones()
+        self.shift
     }
 
     #[inline]
@@ -424,17 +430,11 @@ fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
 /// without its end (running) or, once per 2^31 polls, a count 2^31 off.
 #[derive(Clone, Copy)]
 pub(crate) struct Beat<'a> {
-    /// `site << 48 | polls_high << 40 | id`: the interned spawn site (16
-    /// bits), the bits of the poll count above the 31 in `beat` (8 bits),
-    /// and the task's id (40 bits).
-    who: &'a AtomicU64,
-    /// `running << 63 | polls_low << 32 | end`: whether a poll is in
-    /// progress, the low 31 bits of the poll count, and when the last poll
-    /// ended, in coarse milliseconds modulo 2^32 (49 days).
-    beat: &'a AtomicU64,
-    /// When the task was spawned, in coarse milliseconds, scaled (see
-    /// [`pack_born`]).
-    born: &'a AtomicU32,
+    /// The slot's chunk; the three words are found from `offset` only when
+    /// used (a poll uses `beat` alone).
+    chunk: &'a Chunk,
+    /// The slot's place in its chunk, below [`CHUNK`].
+    offset: usize,
 }
 
 /// The task id bits of `who`.
@@ -460,19 +460,41 @@ fn unpack_born(packed: u32) -> u64 {
     u64::from(packed & ((1 << 30) - 1)) << (4 * (packed >> 30))
 }
 
-impl Beat<'_> {
+impl<'a> Beat<'a> {
+    /// `site << 48 | polls_high << 40 | id`: the interned spawn site (16
+    /// bits), the bits of the poll count above the 31 in `beat` (8 bits),
+    /// and the task's id (40 bits).
+    #[inline]
+    fn who(self) -> &'a AtomicU64 {
+        &self.chunk.words[self.offset % CHUNK][0]
+    }
+
+    /// `running << 63 | polls_low << 32 | end`: whether a poll is in
+    /// progress, the low 31 bits of the poll count, and when the last poll
+    /// ended, in coarse milliseconds modulo 2^32 (49 days).
+    #[inline]
+    fn beat(self) -> &'a AtomicU64 {
+        &self.chunk.words[self.offset % CHUNK][1]
+    }
+
+    /// When the task was spawned, in coarse milliseconds, scaled (see
+    /// [`pack_born`]).
+    fn born(self) -> &'a AtomicU32 {
+        &self.chunk.born[self.offset % CHUNK]
+    }
+
     fn reset(self, site: SiteId, id: u64, born: u64) {
         // Relaxed: the shard's lock, which a snapshot takes too, orders
         // these before any read of them.
-        self.who
+        self.who()
             .store(u64::from(site.0) << 48 | (id & ID_BITS), Ordering::Relaxed);
-        self.born.store(pack_born(born), Ordering::Relaxed);
-        self.beat.store(0, Ordering::Relaxed);
+        self.born().store(pack_born(born), Ordering::Relaxed);
+        self.beat().store(0, Ordering::Relaxed);
     }
 
     /// The task's spawn site.
     pub(crate) fn site(self) -> SiteId {
-        SiteId((self.who.load(Ordering::Relaxed) >> 48) as u32)
+        SiteId((self.who().load(Ordering::Relaxed) >> 48) as u32)
     }
 
     /// Marks a poll as started; returns what to give [`end`](Self::end).
@@ -481,32 +503,35 @@ impl Beat<'_> {
         // Relaxed: only this task's poller writes the word, one poll at a
         // time (async-task orders the polls of a task), and readers take it
         // as a hint.
-        let before = self.beat.load(Ordering::Relaxed);
-        self.beat.store(before | RUNNING, Ordering::Relaxed);
+        let before = self.beat().load(Ordering::Relaxed);
+        self.beat().store(before | RUNNING, Ordering::Relaxed);
         before
     }
 
-    /// Marks the poll that [`start`](Self::start) began as ended at `now`.
+    /// Marks the poll that [`start`](Self::start) began as ended at `now`:
+    /// one more poll in the count's bits, the end's date in the low 32, the
+    /// running bit clear.
     #[inline]
     pub(crate) fn end(self, before: u64, now: u64) {
-        let mut polls = (before >> 32 & POLLS_LOW) + 1;
-        if polls > POLLS_LOW {
-            // Once per 2^31 polls: carry into `who` (wrapping within its 8 bits).
-            polls = 0;
-            let who = self.who.load(Ordering::Relaxed);
+        let mut counted = (before | u64::from(u32::MAX)).wrapping_add(1);
+        if counted & RUNNING != 0 {
+            // Once per 2^31 polls, the low count carried into the running
+            // bit: carry into `who` instead (wrapping within its 8 bits).
+            counted = 0;
+            let who = self.who().load(Ordering::Relaxed);
             let high = (who >> 40).wrapping_add(1) & 0xff;
-            self.who
+            self.who()
                 .store(who & !(0xff << 40) | high << 40, Ordering::Relaxed);
         }
-        let end = now & u64::from(u32::MAX);
-        self.beat.store(polls << 32 | end, Ordering::Relaxed);
+        self.beat()
+            .store(counted | (now & u64::from(u32::MAX)), Ordering::Relaxed);
     }
 
     /// What a snapshot says, at `now` (its site resolved by the caller).
     fn read(self, name: Option<Cow<'static, str>>, now: u64) -> (SiteId, TaskInfo) {
-        let who = self.who.load(Ordering::Relaxed);
-        let born = unpack_born(self.born.load(Ordering::Relaxed));
-        let beat = self.beat.load(Ordering::Relaxed);
+        let who = self.who().load(Ordering::Relaxed);
+        let born = unpack_born(self.born().load(Ordering::Relaxed));
+        let beat = self.beat().load(Ordering::Relaxed);
         let polls = (who >> 40 & 0xff) << 31 | (beat >> 32 & POLLS_LOW);
         let age = now.saturating_sub(born);
         let state = if beat & RUNNING != 0 {
@@ -702,11 +727,9 @@ impl Beats {
 
 impl Chunk {
     fn beat(&self, offset: usize) -> Beat<'_> {
-        let [who, beat] = &self.words[offset];
         Beat {
-            who,
-            beat,
-            born: &self.born[offset],
+            chunk: self,
+            offset,
         }
     }
 }
@@ -748,9 +771,9 @@ mod tests {
         let beats = Beats::default();
         for slot in [0, 1, 63, 64, 65, 200, 4095, 4096, 100_000] {
             assert!(beats.get(slot).is_none() || slot > 0);
-            let made = beats.make(slot).beat as *const AtomicU64;
+            let made = beats.make(slot).beat() as *const AtomicU64;
             assert_eq!(
-                beats.get(slot).map(|beat| beat.beat as *const AtomicU64),
+                beats.get(slot).map(|beat| beat.beat() as *const AtomicU64),
                 Some(made)
             );
         }
@@ -761,7 +784,7 @@ mod tests {
         let beats = Beats::default();
         let beat = beats.make(5);
         beat.reset(SiteId(1), 7, 100);
-        beat.beat.store(POLLS_LOW << 32, Ordering::Relaxed);
+        beat.beat().store(POLLS_LOW << 32, Ordering::Relaxed);
         let before = beat.start();
         assert_eq!(beat.read(None, 100).1.state, TaskState::Running);
         beat.end(before, 105);
