@@ -64,6 +64,9 @@ impl Vars {
         let map = Arc::make_mut(self.map.get_or_insert_with(Default::default));
         match (map.binary_search_by_key(&var, |entry| entry.0), value) {
             (Ok(index), Some(value)) => Some(mem::replace(&mut map[index].1, value)),
+            // The last entry (a `reset` right after its `set`, most often)
+            // pops without `remove`'s call to move the zero entries after it.
+            (Ok(index), None) if index + 1 == map.len() => map.pop().map(|(_, old)| old),
             (Ok(index), None) => Some(map.remove(index).1),
             (Err(index), Some(value)) => {
                 map.insert(index, (var, value));
