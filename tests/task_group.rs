@@ -304,28 +304,62 @@ fn a_group_dropped_between_runs_drops_its_tasks_at_once() {
 }
 
 #[test]
-fn a_dropped_groups_task_already_woken_is_dropped_by_the_next_turn_never_polled() {
+fn a_dropped_groups_tasks_waiting_in_the_run_queue_are_dropped_at_once_never_polled() {
     let runner = Runner::new();
     let dropped = Arc::new(AtomicUsize::new(0));
     let polls = Arc::new(AtomicUsize::new(0));
-    let guard = DropCounter(dropped.clone());
-    let counted = polls.clone();
-    runner.run(async {
+    let (guard, local_guard) = (DropCounter(dropped.clone()), DropCounter(dropped.clone()));
+    let (counted, local_counted) = (polls.clone(), polls.clone());
+    let at_once = runner.run(async {
+        // Another task queued before them keeps its place.
+        let other = runner::spawn(async { 7 });
         let mut group = TaskGroup::new();
-        // Spawned, so queued: not idle, so not dropped inside `drop(group)`.
+        // Spawned, so queued, not idle: found in the run queue.
         group.spawn(async move {
             counted.fetch_add(1, Ordering::SeqCst);
             pending_holding(guard).await
         });
+        group.spawn_local(async move {
+            local_counted.fetch_add(1, Ordering::SeqCst);
+            pending_holding(local_guard).await
+        });
         drop(group);
-        runner::yield_now().await;
+        let at_once = dropped.load(Ordering::SeqCst);
+        assert_eq!(other.await, 7);
+        at_once
     });
-    assert_eq!(dropped.load(Ordering::SeqCst), 1);
+    assert_eq!(at_once, 2);
     assert_eq!(
         polls.load(Ordering::SeqCst),
         0,
         "a cancelled task is never polled"
     );
+    assert_eq!(runner.close().cancelled, 0);
+}
+
+#[test]
+fn a_dropped_groups_task_woken_from_another_thread_is_dropped_at_once() {
+    let runner = Runner::new();
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let guard = DropCounter(dropped.clone());
+    let (tx, rx) = async_channel::bounded::<()>(1);
+    let at_once = runner.run(async {
+        let mut group = TaskGroup::new();
+        group.spawn(async move {
+            let _guard = guard;
+            let _ = rx.recv().await;
+            std::future::pending::<()>().await
+        });
+        runner::yield_now().await;
+        // Woken from another thread: in the runner's shared queue.
+        std::thread::spawn(move || tx.send_blocking(()))
+            .join()
+            .unwrap()
+            .unwrap();
+        drop(group);
+        dropped.load(Ordering::SeqCst)
+    });
+    assert_eq!(at_once, 1);
     assert_eq!(runner.close().cancelled, 0);
 }
 

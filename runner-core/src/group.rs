@@ -34,6 +34,8 @@ use atomic_waker::AtomicWaker;
 use slab::Slab;
 
 use crate::lifecycle::Closed;
+use crate::local::{self, Reach};
+use crate::scheduler;
 use crate::task::{self, Task};
 
 /// A panic's payload, caught from a task's handle.
@@ -59,14 +61,16 @@ type Payload = Box<dyn Any + Send>;
 ///   while it is joined.
 ///
 /// Dropping the group cancels every task still in it, and drops each
-/// future (inside its task's context) at once: on the runner's own thread,
-/// in a run or between runs, as when a Ctrl-C interrupts the run that holds
-/// the group, no task of it is left when the drop returns. Exceptions, whose
-/// futures the runner drops on its next turn, never polling them again: a
-/// task already woken and waiting in the runner's queue, one a worker is
-/// polling at that moment (dropped as its poll ends), and a `spawn_local`
-/// task when the group is dropped on another thread or between runs
-/// outside [`Runner::enter`](crate::Runner::enter).
+/// future (inside its task's context) at once: in a run on the runner's
+/// thread (or under [`Runner::enter`](crate::Runner::enter)), as when a
+/// Ctrl-C interrupts the run that holds the group, no task of it is left
+/// when the drop returns, even one woken and waiting in the run queue. No
+/// cancelled task is ever polled again; the exceptions to "at once" are a
+/// task a worker or helper is polling at that moment (dropped as that poll
+/// ends) and, for a group dropped on another thread or between runs, a task
+/// waiting in the run queue or spawned with `spawn_local` (dropped by the
+/// runner on its next turn; an idle `Send` task is dropped at once there
+/// too).
 ///
 /// `join` and `try_join` take the group by value: once they return, the
 /// group is finished, and a [`GroupSpawner`] refuses new tasks with
@@ -687,8 +691,16 @@ impl<T> Default for TaskGroup<T> {
 /// thing besides the futures' drops that cancelling would run.
 fn cancel_now<T>(notify: &Notify, tasks: impl Iterator<Item = Task<T>>) {
     drop(notify.joiner.take());
-    for task in tasks {
-        task.cancel_now();
+    let queued: Vec<usize> = tasks.filter_map(Task::cancel_now).collect();
+    if queued.is_empty() {
+        return;
+    }
+    // Those waiting in a run queue: dropped from it now, on the runner's
+    // own thread (a Ctrl-C may interrupt a run between a task's wake and
+    // its poll).
+    let own = local::with_current(|shared, reach| (reach == Reach::Own).then(|| shared.clone()));
+    if let Some(shared) = own.flatten() {
+        scheduler::drop_cancelled(&shared, &queued);
     }
 }
 

@@ -146,8 +146,8 @@ pub(crate) enum Place {
 /// What [`Registry::register`] decided about a task whose runnable carries
 /// metadata `M` (the scheduler's: the runner).
 pub(crate) enum Admission<M, T> {
-    /// Registered and scheduled.
-    Open(T),
+    /// Registered under the key, and scheduled.
+    Open(T, usize),
     /// The runner has closed: drop the runnable, which cancels the task.
     Closed(Runnable<M>, T),
     /// Refused: the task was not created.
@@ -248,7 +248,8 @@ impl Registry {
         if let Some(name) = name {
             inner.names.insert(slot, name);
         }
-        let (runnable, task) = spawn(Place::Slot(slot << self.shift() | shard));
+        let key = slot << self.shift() | shard;
+        let (runnable, task) = spawn(Place::Slot(key));
         inner.tasks.insert(runnable.waker());
         if state != State::Open {
             // Close has begun and counted the others: this one is cancelled too.
@@ -266,7 +267,7 @@ impl Registry {
             runnable.schedule();
             drop(inner);
         }
-        Admission::Open(task)
+        Admission::Open(task, key)
     }
 
     /// Removes a task whose future is gone; `dropped` if it was dropped
@@ -291,6 +292,12 @@ impl Registry {
             drop(inner);
             self.empty.notify(usize::MAX);
         }
+    }
+
+    /// The waker of the registered task `key`, if it is still registered.
+    pub(crate) fn waker(&self, key: usize) -> Option<Waker> {
+        let (slot, shard) = (key >> self.shift(), key & self.mask);
+        self.lock(shard).tasks.get(slot).cloned()
     }
 
     /// The numbers of the registered task `key`, which its polls update.

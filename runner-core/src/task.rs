@@ -104,11 +104,11 @@ fn register<T>(
         .registry
         .register(&shared.lifecycle, submitter, site, name, spawn)
     {
-        Admission::Open(task) => Ok(Task::new(task.fallible())),
+        Admission::Open(task, key) => Ok(Task::new(task.fallible(), key)),
         Admission::Closed(runnable, task) => {
             // Dropping the runnable drops the future, in its context.
             drop(runnable);
-            Ok(Task::new(task.fallible()))
+            Ok(Task::new(task.fallible(), usize::MAX))
         }
         Admission::Refused => Err(Closed),
     }
@@ -144,11 +144,17 @@ fn register<T>(
 #[must_use = "dropping a `Task` cancels it; `.detach()` it to let it run on its own"]
 pub struct Task<T> {
     inner: async_task::FallibleTask<Outcome<T>, Arc<Shared>>,
+    /// The task's registry key, if it was registered (`usize::MAX` if not).
+    key: usize,
 }
 
 impl<T> Task<T> {
-    pub(crate) fn new(inner: async_task::FallibleTask<Outcome<T>, Arc<Shared>>) -> Task<T> {
-        Task { inner }
+    /// A handle to the task `key` (`usize::MAX` if it was not registered).
+    pub(crate) fn new(
+        inner: async_task::FallibleTask<Outcome<T>, Arc<Shared>>,
+        key: usize,
+    ) -> Task<T> {
+        Task { inner, key }
     }
 
     /// Lets the task run on its own; its output is dropped.
@@ -197,15 +203,21 @@ impl<T> Task<T> {
 
     /// Cancels the task without waiting: an idle task's future is dropped
     /// here and now when this thread may drop it, else by its runner on its
-    /// next turn (see [`scheduler::cancel_now`]). Whoever awaited the handle
-    /// must have been told otherwise: its waker is woken inside the window.
-    pub(crate) fn cancel_now(self) {
+    /// next turn (see [`scheduler::cancel_now`]). Returns the registry key
+    /// of a task whose future was not dropped here (it was queued, or being
+    /// polled elsewhere), for [`scheduler::drop_cancelled`]. Whoever awaited
+    /// the handle must have been told otherwise: its waker is woken inside
+    /// the window.
+    pub(crate) fn cancel_now(self) -> Option<usize> {
+        let key = self.key;
         let mut cancel = pin!(self.inner.cancel());
-        let polled =
+        let (polled, dropped) =
             scheduler::cancel_now(|| cancel.as_mut().poll(&mut Context::from_waker(noop_waker())));
         // A finished task's outcome, and the handle of one still queued or
         // being polled elsewhere, drop now, outside the window.
+        let finished = polled.is_ready();
         drop(polled);
+        (!dropped && !finished && key != usize::MAX).then_some(key)
     }
 
     /// Returns `true` once the task has finished or was cancelled.

@@ -129,7 +129,7 @@ pub(crate) fn schedule_local(runnable: Runnable) {
 /// anything else runs, and the only other code in the window is the wake of
 /// whoever awaited the handle, which the caller must have taken away (a
 /// group takes its joiner's waker first).
-pub(crate) fn cancel_now<R>(poll: impl FnOnce() -> R) -> R {
+pub(crate) fn cancel_now<R>(poll: impl FnOnce() -> R) -> (R, bool) {
     struct Window;
     impl Drop for Window {
         fn drop(&mut self) {
@@ -138,10 +138,70 @@ pub(crate) fn cancel_now<R>(poll: impl FnOnce() -> R) -> R {
     }
     if local::try_with(|local| local.cancelling.set(true)).is_none() {
         // The thread is exiting: its runner's next turn drops the future.
-        return poll();
+        return (poll(), false);
     }
-    let _window = Window;
-    poll()
+    let window = Window;
+    let polled = poll();
+    // Taken by `run_cancelled`: the future was dropped here.
+    let dropped = local::try_with(|local| !local.cancelling.get()).unwrap_or(false);
+    drop(window);
+    (polled, dropped)
+}
+
+/// Drops the futures of the cancelled tasks `keys` of `shared` that wait in
+/// its run queues (cancelled by [`cancel_now`] while queued), by running
+/// their runnables, which drops a cancelled task's future without polling
+/// it; every other runnable keeps its place and order. Looks at this
+/// thread's plain queues when `shared` runs here, and at its shared queues.
+/// A task being polled elsewhere is left to that poll's end.
+pub(crate) fn drop_cancelled(shared: &Arc<Shared>, keys: &[usize]) {
+    let wakers: Vec<Waker> = keys
+        .iter()
+        .filter_map(|&key| shared.registry.waker(key))
+        .collect();
+    if wakers.is_empty() {
+        return;
+    }
+    let cancelled = |runnable: &Runnable| {
+        let waker = runnable.waker();
+        wakers.iter().any(|cancelled| cancelled.will_wake(&waker))
+    };
+    let mut found = Vec::new();
+    let here = is_own_thread(shared);
+    let _ = local::try_with(|local| {
+        if !here {
+            return;
+        }
+        for queue in [&local.queues.local, &local.queues.global] {
+            let mut queue = queue.borrow_mut();
+            let mut keep = VecDeque::with_capacity(queue.len());
+            for runnable in queue.drain(..) {
+                if cancelled(&runnable) {
+                    found.push(runnable);
+                } else {
+                    keep.push_back(runnable);
+                }
+            }
+            *queue = keep;
+        }
+    });
+    if let Some(queues) = shared.scheduler.queues() {
+        for queue in [&queues.local, &queues.global] {
+            let taken: Vec<Runnable> = std::iter::from_fn(|| queue.pop().ok()).collect();
+            for runnable in taken {
+                if cancelled(&runnable) {
+                    found.push(runnable);
+                } else {
+                    // Unbounded and never closed: the push cannot fail.
+                    let _ = queue.push(runnable);
+                }
+            }
+        }
+    }
+    // Each drops its future (which may wake others: queued as usual).
+    for runnable in found {
+        runnable.run();
+    }
 }
 
 /// Whether this thread runs `shared` (in a run, or entered with
