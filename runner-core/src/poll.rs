@@ -47,7 +47,7 @@ use crate::context::{self, ContextVar, Vars};
 use crate::debug;
 use crate::info::SiteId;
 use crate::local;
-use crate::registry::Place;
+use crate::registry::{self, Place};
 use crate::shared::Shared;
 use crate::spans::TaskSpan;
 
@@ -73,34 +73,33 @@ impl Label {
 }
 
 /// What a polled future is, with its slot in the registry of pending tasks
-/// or, for what has none, its interned spawn site, in one word: a task's
+/// or, for what has none, its interned spawn site, in 32 bits: a task's
 /// allocation carries this instead of an `Option<usize>`, a [`Label`] and
-/// a site, three words smaller. A registered task's site is in its
-/// registry `Beat`.
+/// a site, and it fits beside the tag of the task's [`Stage`]. A registered
+/// task's site is in its registry `Beat`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Origin(u64);
+pub(crate) struct Origin(u32);
 
 impl Origin {
     /// The tag of an `on_close` cleanup (never registered), above its site.
-    const CLEANUP: u64 = 1 << 63;
+    const CLEANUP: u32 = 1 << 31;
     /// The tag of a task spawned after close, which has no slot.
-    const UNREGISTERED: u64 = 1 << 62;
+    const UNREGISTERED: u32 = 1 << 30;
 
     /// An `on_close` cleanup registered at `site`.
     pub(crate) fn cleanup(site: &'static Location<'static>) -> Origin {
-        Origin(Origin::CLEANUP | u64::from(SiteId::of(site).0))
+        Origin(Origin::CLEANUP | SiteId::of(site).0)
     }
 
     /// A task, where the registry put it.
     pub(crate) fn task(place: Place) -> Origin {
         match place {
             Place::Slot(key) => {
-                let key = key as u64;
-                // A slab key is an index into memory: it never gets near the tags.
-                assert!(key < Origin::UNREGISTERED, "registry key out of range");
-                Origin(key)
+                debug_assert!(key <= registry::MAX_KEY, "the registry checks its keys");
+                // Below the tags: the registry hands out no larger key.
+                Origin(key as u32)
             }
-            Place::Unregistered(site) => Origin(Origin::UNREGISTERED | u64::from(site.0)),
+            Place::Unregistered(site) => Origin(Origin::UNREGISTERED | site.0),
         }
     }
 
@@ -126,7 +125,7 @@ impl Origin {
                 .registry
                 .beat(key)
                 .map_or(SiteId(0), |beat| beat.site()),
-            None => SiteId(self.0 as u32),
+            None => SiteId(self.0 & !(Origin::CLEANUP | Origin::UNREGISTERED)),
         }
     }
 
@@ -141,16 +140,14 @@ pin_project! {
     pub(crate) struct Polled<F> {
         // The runner it belongs to.
         shared: Arc<Shared>,
-        // Task or cleanup, and its registry slot or its site.
-        origin: Origin,
         // Its context: its own values, switched in on every poll.
         vars: Vars,
         // tracing: the span it was spawned in, entered on every poll and
         // drop (no bytes without the feature).
         span: TaskSpan,
-        // `None` once finished.
+        // The future until it finishes, and its origin.
         #[pin]
-        future: Option<F>,
+        stage: Stage<F>,
     }
 
     impl<F> PinnedDrop for Polled<F> {
@@ -160,19 +157,58 @@ pin_project! {
             let _tokio = crate::tokio::enter(&this.shared.tokio);
             #[cfg(feature = "tracing")] // tracing: dropped in its span
             let _span = this.span.enter();
-            let origin = *this.origin;
-            let unfinished = this.future.is_some();
+            let origin = this.stage.origin();
+            let unfinished = this.stage.is_live();
             if unfinished {
-                drop_future(this.vars, this.future, this.shared, origin);
+                drop_future(this.vars, this.stage, this.shared, origin);
             }
             release(this.vars, this.shared, origin);
-            if let Some(key) = this.origin.key() {
+            if let Some(key) = origin.key() {
                 let dropped = unfinished && !this.shared.lifecycle.is_open();
                 this.shared
                     .registry
                     .unregister(&this.shared.lifecycle, key, dropped);
             }
         }
+    }
+}
+
+pin_project! {
+    /// A polled future until it finishes, then nothing, with its [`Origin`]
+    /// either way: the origin's 32 bits sit beside the enum's tag, where an
+    /// `Option<F>` beside an `Origin` would take a word more (a future
+    /// made by `async` offers no niche for `Option`'s tag).
+    #[project = StageProj]
+    enum Stage<F> {
+        Live {
+            origin: Origin,
+            #[pin]
+            future: F,
+        },
+        Done {
+            origin: Origin,
+        },
+    }
+}
+
+impl<F> Stage<F> {
+    #[inline]
+    fn origin(&self) -> Origin {
+        match self {
+            Stage::Live { origin, .. } | Stage::Done { origin } => *origin,
+        }
+    }
+
+    fn is_live(&self) -> bool {
+        matches!(self, Stage::Live { .. })
+    }
+
+    /// Drops the future. If its drop panics, the stage is done all the same
+    /// (an assignment writes the new value while unwinding from the old
+    /// one's drop), and the panic goes on to the caller's catch.
+    fn finish(mut self: Pin<&mut Self>) {
+        let origin = self.origin();
+        self.set(Stage::Done { origin });
     }
 }
 
@@ -189,10 +225,9 @@ impl<F: Future> Polled<F> {
     ) -> Polled<F> {
         Polled {
             shared,
-            origin,
             vars,
             span,
-            future: Some(future),
+            stage: Stage::Live { origin, future },
         }
     }
 }
@@ -202,28 +237,31 @@ impl<F: Future> Future for Polled<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let (shared, origin, label) = (&**this.shared, *this.origin, this.origin.label());
+        let origin = this.stage.origin();
+        let (shared, label) = (&**this.shared, origin.label());
         #[cfg(feature = "tokio")] // tokio: polls happen in the runner's tokio context
         let _tokio = crate::tokio::enter(&shared.tokio);
         // A registered task: running from now on, for snapshots.
         let key = origin.key();
         let beat = key.and_then(|key| shared.registry.beat(key));
         let before = beat.map(|beat| beat.start());
-        let mut slot = this.future;
+        let mut stage = this.stage;
         let site = || origin.site(shared);
         let vars = &mut *this.vars;
         #[cfg(feature = "tracing")] // tracing: polled in its own span
         let _span = this.span.enter();
         let polled = timed(shared.slow_poll, label.describe(), &site, || {
             context::scope_task(vars, key, || {
-                let Some(future) = slot.as_mut().as_pin_mut() else {
+                let StageProj::Live { future, .. } = stage.as_mut().project() else {
                     unreachable!("a finished future is never polled again");
                 };
                 let polled = panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx)));
                 if !matches!(polled, Ok(Poll::Pending)) {
                     // Finished: the future drops now, within the same context
                     // switch, rather than whenever the allocation goes.
-                    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| slot.set(None))) {
+                    if let Err(payload) =
+                        panic::catch_unwind(AssertUnwindSafe(|| stage.as_mut().finish()))
+                    {
                         count(shared, origin, &*payload);
                     }
                 }
@@ -254,14 +292,9 @@ impl<F: Future> Future for Polled<F> {
 }
 
 /// Drops an unfinished future inside its context; a panic there is counted.
-fn drop_future<F>(
-    vars: &mut Vars,
-    mut future: Pin<&mut Option<F>>,
-    shared: &Shared,
-    origin: Origin,
-) {
+fn drop_future<F>(vars: &mut Vars, stage: Pin<&mut Stage<F>>, shared: &Shared, origin: Origin) {
     let dropped = context::scope(vars, || {
-        panic::catch_unwind(AssertUnwindSafe(|| future.set(None)))
+        panic::catch_unwind(AssertUnwindSafe(|| stage.finish()))
     });
     if let Err(payload) = dropped {
         count(shared, origin, &*payload);
@@ -544,5 +577,33 @@ impl PanicSink {
 impl std::fmt::Debug for PanicSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PanicSink").finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, target_pointer_width = "64"))]
+mod tests {
+    use super::*;
+
+    /// A 40-byte future without a niche, like the one `benches/memory.rs`
+    /// parks (an `async` block offers none).
+    struct Forty {
+        _bytes: [u64; 5],
+    }
+
+    impl Future for Forty {
+        type Output = ();
+
+        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+            Poll::Ready(())
+        }
+    }
+
+    #[test]
+    fn a_polled_future_costs_32_bytes_beside_a_future_without_a_niche() {
+        // The runner (8), the context (16), the stage's tag and origin (8);
+        // see "where each byte goes" in BENCHMARKS.md.
+        let beside = mem::size_of::<Polled<Forty>>() - mem::size_of::<Forty>();
+        assert_eq!(beside, 32 + mem::size_of::<TaskSpan>());
+        assert_eq!(mem::size_of::<Origin>(), 4);
     }
 }

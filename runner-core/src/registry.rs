@@ -42,6 +42,13 @@ use async_task::Runnable;
 use crate::info::{SiteCache, SiteId, TaskInfo, TaskState, Ticks};
 use crate::lifecycle::{Lifecycle, State};
 
+/// The bits of a registry key: a task keeps its key (its slot, shifted
+/// past its shard) in a `u32` beside two tags (`poll::Origin`).
+pub(crate) const KEY_BITS: u32 = 30;
+
+/// The largest registry key.
+pub(crate) const MAX_KEY: usize = (1 << KEY_BITS) - 1;
+
 /// Shards per thread that may run the runner's `Send` tasks, with workers.
 const SHARDS_PER_THREAD: usize = 4;
 
@@ -137,7 +144,8 @@ pub(crate) enum Submitter {
 /// makes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Place {
-    /// Registered, under this key; its site is in its [`Beat`].
+    /// Registered, under this key (at most [`MAX_KEY`]); its site is in
+    /// its [`Beat`].
     Slot(usize),
     /// Not registered (the runner has closed): it keeps its site itself.
     Unregistered(SiteId),
@@ -241,6 +249,13 @@ impl Registry {
             return Admission::Closed(runnable, task);
         }
         let slot = inner.tasks.vacant_key();
+        let key = slot << self.shift() | shard;
+        // Checked before anything changes: a task keeps its key in 30 bits.
+        assert!(
+            key <= MAX_KEY,
+            "a runner holds at most 2^30 pending tasks (2^{} per registry shard)",
+            KEY_BITS - self.shift()
+        );
         // The task's numbers, before anyone can poll it.
         let site = inner.sites.get(site);
         let id = inner.next_id();
@@ -248,7 +263,6 @@ impl Registry {
         if let Some(name) = name {
             inner.names.insert(slot, name);
         }
-        let key = slot << self.shift() | shard;
         let (runnable, task) = spawn(Place::Slot(key));
         inner.tasks.insert(runnable.waker());
         if state != State::Open {
