@@ -197,7 +197,7 @@ impl<T> Task<T> {
     pub async fn cancel(self) -> Option<T> {
         match self.inner.cancel().await? {
             Ok(output) => Some(output.into_inner()),
-            Err(caught) => caught.resume(),
+            Err(caught) => caught.resume_boxed(),
         }
     }
 
@@ -243,7 +243,7 @@ impl<T> Future for Task<T> {
         match Pin::new(&mut self.inner).poll(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Some(Ok(output))) => Poll::Ready(output.into_inner()),
-            Poll::Ready(Some(Err(caught))) => caught.resume(),
+            Poll::Ready(Some(Err(caught))) => caught.resume_boxed(),
             Poll::Ready(None) => cancelled(),
         }
     }
