@@ -5,9 +5,13 @@
 //!
 //! The `.stderr` files follow the wording of rustc 1.95, the toolchain CI
 //! uses: after a toolchain update, regenerate them with
-//! `TRYBUILD=overwrite cargo test --test ui` and read the diff. On another
-//! toolchain the errors are the same but their wording may not be, so only
-//! the pass cases run there.
+//! `TRYBUILD=overwrite cargo test -p asyncio-runner-ui` and read the diff.
+//! On another toolchain the errors are the same but their wording may not
+//! be, so only the pass cases run there.
+//!
+//! This is a package of its own (`ui/`), not a test of the root package:
+//! trybuild builds the tested package's dev-dependencies again for the
+//! cases, and this package's are only what the cases use.
 
 use std::process::Command;
 
