@@ -1,13 +1,16 @@
 //! Compile-time behaviour of `#[runner::scope]`, `#[runner::test]` and
 //! `run!`: one file per error under `tests/ui/`, with the expected
-//! diagnostics beside it, and programs that must compile and run under
-//! `tests/ui/pass/`.
+//! diagnostics beside it. The programs that must compile and run, under
+//! `tests/ui/pass/`, are tests of this package of their own (`harness =
+//! false`, one `[[test]]` each in `ui/Cargo.toml`): cargo builds them with
+//! the other tests, and trybuild only checks, without building its
+//! dependencies' code.
 //!
 //! The `.stderr` files follow the wording of rustc 1.95, the toolchain CI
 //! uses: after a toolchain update, regenerate them with
-//! `TRYBUILD=overwrite cargo test -p asyncio-runner-ui` and read the diff.
-//! On another toolchain the errors are the same but their wording may not
-//! be, so only the pass cases run there.
+//! `TRYBUILD=overwrite cargo test -p asyncio-runner-ui --test ui` and read
+//! the diff. On another toolchain the errors are the same but their wording
+//! may not be, so the compile-fail cases are skipped there.
 //!
 //! This is a package of its own (`ui/`), not a test of the root package:
 //! trybuild builds the tested package's dev-dependencies again for the
@@ -27,7 +30,21 @@ fn ui() {
     } else {
         eprintln!("compile-fail cases skipped: their .stderr files follow {STDERR_TOOLCHAIN}x, not {version}");
     }
-    cases.pass("tests/ui/pass/*.rs");
+}
+
+#[test]
+fn every_pass_case_is_a_test_target() {
+    // A file under tests/ui/pass/ without its `[[test]]` would never run.
+    let manifest = include_str!("../Cargo.toml");
+    for entry in std::fs::read_dir("tests/ui/pass").unwrap() {
+        let path = entry.unwrap().path();
+        let line = format!("path = \"{}\"", path.display());
+        assert!(
+            manifest.lines().any(|l| l == line),
+            "{} has no [[test]] with `{line}` in ui/Cargo.toml",
+            path.display()
+        );
+    }
 }
 
 /// `rustc --version` of the toolchain that cargo, and so trybuild, uses.
