@@ -55,19 +55,21 @@ fn a_pending_future_fails_at_the_timeout() {
     run!(future::pending::<()>());
 }
 
-#[runner::test(timeout = "1s")]
-#[should_panic(expected = "longer than its timeout of 1s")]
+// A sleep past the timeout: how far past does not matter, the check is
+// elapsed > timeout at the end of the body.
+#[runner::test(timeout = "250ms")]
+#[should_panic(expected = "longer than its timeout of 250ms")]
 fn a_test_that_blocks_its_thread_after_its_last_run_fails() {
     run!(runner::yield_now());
     // No run is going on: only the end of the body can tell.
-    thread::sleep(Duration::from_secs(2));
+    thread::sleep(Duration::from_millis(400));
 }
 
-#[runner::test(timeout = "1s")]
-#[should_panic(expected = "longer than its timeout of 1s")]
+#[runner::test(timeout = "250ms")]
+#[should_panic(expected = "longer than its timeout of 250ms")]
 fn a_test_that_blocks_its_thread_inside_a_poll_fails() {
     // The poll never gives the runner's deadline a chance.
-    run!(async { thread::sleep(Duration::from_secs(2)) });
+    run!(async { thread::sleep(Duration::from_millis(400)) });
 }
 
 #[runner::test(timeout = "200ms")]
@@ -76,7 +78,8 @@ fn blocked_in_a_run() {
         return;
     }
     run!(runner::yield_now());
-    run!(async { thread::sleep(Duration::from_secs(2)) }); // BLOCKED
+    // Blocked past the watchdog's report (450 ms: 200 ms + its grace).
+    run!(async { thread::sleep(Duration::from_secs(1)) }); // BLOCKED
 }
 
 #[test]
@@ -148,7 +151,7 @@ fn blocked_in_a_task() {
     }
     runner::spawn_named("waiting", std::future::pending::<()>()).detach();
     run!(runner::spawn_named("sleeper", async {
-        thread::sleep(Duration::from_secs(2));
+        thread::sleep(Duration::from_secs(1));
     }));
 }
 
