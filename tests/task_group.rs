@@ -291,12 +291,7 @@ fn a_group_dropped_between_runs_drops_its_tasks_at_once() {
     let runner = Runner::new();
     let dropped = Arc::new(AtomicUsize::new(0));
     let guard = DropCounter(dropped.clone());
-    let group = runner.run(async {
-        let mut group = TaskGroup::new();
-        group.spawn(pending_holding(guard));
-        runner::yield_now().await;
-        group
-    });
+    let group = parked_group(&runner, guard);
     drop(group);
     assert_eq!(dropped.load(Ordering::SeqCst), 1);
     assert!(runner.tasks().is_empty());
@@ -392,12 +387,7 @@ fn a_group_dropped_on_another_thread_drops_its_idle_send_tasks_there() {
     let runner = Runner::new();
     let dropped = Arc::new(AtomicUsize::new(0));
     let guard = DropCounter(dropped.clone());
-    let group = runner.run(async {
-        let mut group = TaskGroup::new();
-        group.spawn(pending_holding(guard));
-        runner::yield_now().await;
-        group
-    });
+    let group = parked_group(&runner, guard);
     std::thread::spawn(move || drop(group)).join().unwrap();
     assert_eq!(dropped.load(Ordering::SeqCst), 1);
     assert_eq!(runner.close().cancelled, 0);
@@ -609,4 +599,15 @@ impl<F: FnMut()> Drop for OnDrop<F> {
     fn drop(&mut self) {
         (self.0)();
     }
+}
+
+/// A group, out of its run, with one task that has been polled and is now
+/// parked holding `guard`.
+fn parked_group(runner: &Runner, guard: DropCounter) -> TaskGroup<()> {
+    runner.run(async {
+        let mut group = TaskGroup::new();
+        group.spawn(pending_holding(guard));
+        runner::yield_now().await;
+        group
+    })
 }
