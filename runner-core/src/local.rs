@@ -40,7 +40,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use crate::context::vars::{Frame, Vars};
+use crate::context::vars::{Frame, Stack, Vars};
 use crate::debug;
 use crate::scheduler::{Runnable, Scheduler};
 use crate::shared::Shared;
@@ -57,7 +57,7 @@ thread_local! {
                 local: RefCell::new(VecDeque::new()),
                 global: RefCell::new(VecDeque::new()),
             },
-            contexts: RefCell::new(Vec::new()),
+            contexts: RefCell::new(Stack::new()),
         }
     };
 }
@@ -79,7 +79,7 @@ pub(crate) struct Local {
     /// The active loop's plain queues.
     pub(crate) queues: PlainQueues,
     /// The entered contexts, innermost last.
-    pub(crate) contexts: RefCell<Vec<Frame>>,
+    pub(crate) contexts: RefCell<Stack>,
 }
 
 impl Drop for Local {
@@ -219,7 +219,7 @@ impl Drop for Entry {
 /// (implemented by `context::OwnContext`, above the core).
 pub(crate) trait OwnFrame {
     /// Moves the values onto `stack`, as the frame of a run.
-    fn push_frame(&self, stack: &mut Vec<Frame>);
+    fn push_frame(&self, stack: &mut Stack);
     /// Ends the entry that [`push_frame`](Self::push_frame) began, with the
     /// values the frame holds now (`None` if the thread's stack is gone).
     fn end(&self, vars: Option<Vars>);

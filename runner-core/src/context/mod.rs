@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use crate::local::{self, OwnFrame};
 
 use vars::Value;
-pub(crate) use vars::{Frame, Vars};
+pub(crate) use vars::{Frame, Stack, Vars};
 
 /// Hands out variable ids; 0 means "not assigned yet".
 static NEXT_VAR_ID: AtomicU64 = AtomicU64::new(1);
@@ -40,9 +40,12 @@ static NEXT_VAR_ID: AtomicU64 = AtomicU64::new(1);
 /// A snapshot of the calling thread's current context, as a task starts with.
 #[inline]
 pub(crate) fn current_vars() -> Vars {
-    local::try_with(|local| local.contexts.borrow().last().map(|top| top.vars.copy()))
-        .flatten()
-        .unwrap_or_default()
+    local::try_with(|local| match local.contexts.try_borrow_mut() {
+        Ok(mut stack) => stack.copy_top(),
+        // Being read (a value's `Clone` takes the snapshot).
+        Err(_) => local.contexts.borrow().copy_top_shared(),
+    })
+    .unwrap_or_default()
 }
 
 /// Runs `f` with `vars` as the current context, writing its changes back,
@@ -62,9 +65,8 @@ fn task_owner(key: usize) -> usize {
 /// it); `None` in a run's own future and outside tasks.
 pub(crate) fn current_task_key() -> Option<usize> {
     local::try_with(|local| {
-        let stack = local.contexts.borrow();
-        let frame = stack.iter().rev().find(|frame| frame.owner & 1 == 1)?;
-        Some(frame.owner >> 1)
+        let owner = local.contexts.borrow().owners().find(|owner| owner & 1 == 1)?;
+        Some(owner >> 1)
     })
     .flatten()
 }
@@ -78,19 +80,14 @@ pub(crate) fn scope_task<R>(vars: &mut Vars, key: Option<usize>, f: impl FnOnce(
         fn drop(&mut self) {
             // `try_with`: a task may be dropped while the thread's locals are torn down.
             if let Some(Some(frame)) = local::try_with(|local| local.contexts.borrow_mut().pop()) {
-                *self.0 = frame.vars;
+                *self.0 = frame.into_vars();
             }
         }
     }
 
     let entered = local::try_with(|local| {
-        let mut stack = local.contexts.borrow_mut();
-        // Field by field into an empty frame, as in `OwnContext::push_frame`.
-        stack.push(Frame::default());
-        let frame = stack.last_mut().expect("just pushed");
-        frame.owner = key.map_or(0, task_owner);
-        frame.vars.id = mem::take(&mut vars.id);
-        frame.vars.map = vars.map.take();
+        let owner = key.map_or(0, task_owner);
+        local.contexts.borrow_mut().push(owner, vars);
     });
     match entered {
         Some(()) => {
@@ -102,24 +99,18 @@ pub(crate) fn scope_task<R>(vars: &mut Vars, key: Option<usize>, f: impl FnOnce(
     }
 }
 
-/// Calls `f` with the current context's values; `None` without calling it
-/// when this thread has no context entered (nothing was set on it, or it is
-/// exiting and its contexts are gone).
-fn with_current<R>(f: impl FnOnce(&Vars) -> Option<R>) -> Option<R> {
-    local::try_with(|local| local.contexts.borrow().last().and_then(|top| f(&top.vars))).flatten()
+/// Calls `f` with this thread's context stack; `None` without calling it
+/// when the thread is exiting and its contexts are gone.
+fn with_stack<R>(f: impl FnOnce(&Stack) -> Option<R>) -> Option<R> {
+    local::try_with(|local| f(&local.contexts.borrow())).flatten()
 }
 
-/// Calls `f` with the current context's values, for writing.
-fn with_current_mut<R>(f: impl FnOnce(&mut Vars) -> R) -> R {
+/// Calls `f` with the current context's identity and values, for writing.
+fn with_current_mut<R>(f: impl FnOnce(u64, &mut vars::Map) -> R) -> R {
     local::with(|local| {
         let mut stack = local.contexts.borrow_mut();
-        if stack.is_empty() {
-            stack.push(Frame {
-                owner: 0,
-                vars: Vars::default(),
-            });
-        }
-        f(&mut stack.last_mut().expect("just pushed").vars)
+        let (id, map) = stack.top_mut();
+        f(id, map)
     })
 }
 
@@ -223,7 +214,7 @@ impl<T: Clone + Send + Sync + 'static> ContextVar<T> {
     pub fn get(&self) -> Option<T> {
         let id = self.id.load(Ordering::Relaxed);
         if id != 0 {
-            let value = with_current(|vars| vars.lookup(id).map(downcast::<T>));
+            let value = with_stack(|stack| stack.lookup(id).map(downcast::<T>));
             if value.is_some() {
                 return value;
             }
@@ -245,8 +236,8 @@ impl<T: Clone + Send + Sync + 'static> ContextVar<T> {
     /// ```
     pub fn set(&self, value: T) -> Token<T> {
         let var = self.id();
-        let (context, old) =
-            with_current_mut(|vars| (vars.id(), vars.replace(var, Some(Arc::new(value)))));
+        let value: Value = Arc::new(value);
+        let (context, old) = with_current_mut(|id, map| (id, vars::replace(map, var, Some(value))));
         Token {
             var,
             context,
@@ -284,8 +275,8 @@ impl<T: Clone + Send + Sync + 'static> ContextVar<T> {
             );
         }
         // The old value drops after the stack is released: its `Drop` may read variables.
-        let replaced = with_current_mut(|vars| {
-            (vars.id() == token.context).then(|| vars.replace(token.var, token.old))
+        let replaced = with_current_mut(|id, map| {
+            (id == token.context).then(|| vars::replace(map, token.var, token.old))
         });
         if replaced.is_none() {
             panic!(
@@ -559,7 +550,7 @@ impl Context {
     /// Enters the context on this thread until the returned guard drops.
     #[track_caller]
     pub(crate) fn enter(&self) -> Entered<'_> {
-        let vars = {
+        let mut vars = {
             let mut slot = self.slot();
             if slot.entered {
                 drop(slot);
@@ -573,7 +564,7 @@ impl Context {
             }
         };
         let owner = self.address();
-        local::with(|local| local.contexts.borrow_mut().push(Frame { owner, vars }));
+        local::with(|local| local.contexts.borrow_mut().push(owner, &mut vars));
         Entered { context: self }
     }
 
@@ -593,17 +584,13 @@ impl Context {
         if !slot.entered {
             return f(&slot.vars);
         }
-        let address = self.address();
-        let mut f = Some(f);
-        let live = local::try_with(|local| {
-            let stack = local.contexts.borrow();
-            let frame = stack.iter().rev().find(|frame| frame.owner == address)?;
-            Some(f.take().expect("called once")(&frame.vars))
-        });
-        match live.flatten() {
-            Some(result) => result,
+        match live_copy(self.address()) {
+            Some(live) => {
+                drop(slot);
+                f(&live)
+            }
             // Entered on another thread: the values as of its entry.
-            None => f.take().expect("not called yet")(&slot.vars),
+            None => f(&slot.vars),
         }
     }
 
@@ -658,7 +645,7 @@ impl Drop for Entered<'_> {
                 "contexts left out of order"
             );
         }
-        self.context.leave(frame.map(|frame| frame.vars));
+        self.context.leave(frame.map(Frame::into_vars));
     }
 }
 
@@ -732,15 +719,10 @@ impl OwnContext {
             // and the run's frame becomes the handle's, so that leaving
             // writes the values there.
             let tag = self.tag();
-            let live = live_frame(tag, Vars::copy).unwrap_or_default();
+            let live = live_copy(tag).unwrap_or_default();
             let handle = Context::entered_with(live);
             let to = handle.address();
-            local::try_with(|local| {
-                let mut stack = local.contexts.borrow_mut();
-                if let Some(frame) = stack.iter_mut().rev().find(|frame| frame.owner == tag) {
-                    frame.owner = to;
-                }
-            });
+            local::try_with(|local| local.contexts.borrow_mut().rename(tag, to));
             handle
         })
     }
@@ -751,7 +733,7 @@ impl OwnContext {
             return handle.vars();
         }
         if self.entered.get() {
-            if let Some(vars) = live_frame(self.tag(), Vars::copy) {
+            if let Some(vars) = live_copy(self.tag()) {
                 return vars;
             }
         }
@@ -763,22 +745,11 @@ impl OwnFrame for OwnContext {
     /// Moves the values out onto `stack`, as the frame of a run;
     /// [`end`](OwnFrame::end) takes them back. Only without a handle.
     #[inline]
-    fn push_frame(&self, stack: &mut Vec<Frame>) {
+    fn push_frame(&self, stack: &mut Stack) {
         debug_assert!(self.handle.get().is_none(), "a handle is entered instead");
         let nested = self.entered.replace(true);
         debug_assert!(!nested, "a runner's runs never nest");
-        // An empty frame first, then the values field by field into it: a
-        // frame built on the stack and then pushed is copied with a 16-byte
-        // load of what was just written as two 8-byte stores, which the CPU
-        // cannot forward (a store-forwarding stall, ~40% of a ready run).
-        stack.push(Frame {
-            owner: self.tag(),
-            vars: Vars::default(),
-        });
-        let frame = stack.last_mut().expect("just pushed");
-        let mut vars = self.vars.borrow_mut();
-        frame.vars.id = mem::take(&mut vars.id);
-        frame.vars.map = vars.map.take();
+        stack.push(self.tag(), &mut self.vars.borrow_mut());
     }
 
     /// Ends the entry [`push_frame`](OwnFrame::push_frame) began, with the
@@ -801,13 +772,13 @@ impl OwnFrame for OwnContext {
     }
 }
 
-/// Calls `f` with the values of the frame that `owner` has on this thread's
+/// A snapshot of the values of the frame that `owner` has on this thread's
 /// stack, if any.
-fn live_frame<R>(owner: usize, f: impl FnOnce(&Vars) -> R) -> Option<R> {
-    local::try_with(|local| {
-        let stack = local.contexts.borrow();
-        let frame = stack.iter().rev().find(|frame| frame.owner == owner)?;
-        Some(f(&frame.vars))
+fn live_copy(owner: usize) -> Option<Vars> {
+    local::try_with(|local| match local.contexts.try_borrow_mut() {
+        Ok(mut stack) => stack.copy_of(owner),
+        // Being read (a value's `Clone` takes the snapshot).
+        Err(_) => local.contexts.borrow().copy_of_shared(owner),
     })
     .flatten()
 }
