@@ -574,6 +574,89 @@ fn a_panic_inside_a_poll_leaves_the_right_context_behind() {
     assert_eq!(C.get(), None);
 }
 
+// 10. Writes land in the context that made them, whatever was written
+// before and whatever snapshot was taken in between.
+
+#[test]
+fn a_snapshot_taken_between_writes_keeps_what_it_saw() {
+    static N: ContextVar<u32> = ContextVar::new("n");
+    Context::new().run(|| {
+        N.set(1);
+        let first = Context::current();
+        let token = N.set(2);
+        let second = Context::current();
+        N.reset(token);
+        N.set(3);
+        assert_eq!(first.get(&N), Some(1));
+        assert_eq!(second.get(&N), Some(2));
+        assert_eq!(N.get(), Some(3));
+        first.run(|| N.set(10));
+        assert_eq!(N.get(), Some(3));
+    });
+}
+
+#[test]
+fn writes_in_nested_contexts_stay_in_their_own() {
+    static X: ContextVar<u32> = ContextVar::new("x");
+    static Y: ContextVar<u32> = ContextVar::new("y");
+    let (outer, inner) = (Context::new(), Context::new());
+    outer.run(|| {
+        X.set(1);
+        inner.run(|| {
+            assert_eq!(X.get(), None);
+            X.set(2);
+            Y.set(2);
+            assert_eq!(outer.get(&X), Some(1));
+        });
+        assert_eq!((X.get(), Y.get()), (Some(1), None));
+        X.set(3);
+        inner.run(|| assert_eq!((X.get(), Y.get()), (Some(2), Some(2))));
+        assert_eq!(outer.get(&X), Some(3));
+    });
+    assert_eq!((outer.get(&X), outer.get(&Y)), (Some(3), None));
+    assert_eq!((inner.get(&X), inner.get(&Y)), (Some(2), Some(2)));
+}
+
+#[test]
+fn a_task_writing_between_writes_of_its_run_changes_only_its_own_values() {
+    static X: ContextVar<u32> = ContextVar::new("x");
+    let runner = Runner::new();
+    runner.run(async {
+        X.set(1);
+        let task = runner::spawn(async {
+            X.set(2);
+            runner::yield_now().await;
+            let seen = X.get();
+            X.set(4);
+            seen
+        });
+        runner::yield_now().await;
+        X.set(3);
+        assert_eq!(task.await, Some(2));
+        assert_eq!(X.get(), Some(3));
+    });
+    assert_eq!(runner.run(async { X.get() }), Some(3));
+}
+
+#[test]
+fn a_value_whose_clone_takes_a_snapshot_sees_the_current_values() {
+    static SEEN: ContextVar<SnapshotOnClone> = ContextVar::new("seen");
+    static OTHER: ContextVar<u32> = ContextVar::new("other");
+    Context::new().run(|| {
+        SEEN.set(SnapshotOnClone(None));
+        OTHER.set(5);
+        // `get` clones the value while it reads the context.
+        let snapshot = SEEN
+            .get()
+            .and_then(|seen| seen.0)
+            .expect("a clone took a snapshot");
+        assert_eq!(snapshot.get(&OTHER), Some(5));
+        OTHER.set(6);
+        assert_eq!(snapshot.get(&OTHER), Some(5));
+        assert_eq!(OTHER.get(), Some(6));
+    });
+}
+
 // Helpers.
 
 /// Reports what its variable holds in `Drop`, and after resetting its token there.
@@ -600,5 +683,15 @@ impl Clone for CountClones {
     fn clone(&self) -> Self {
         self.0.fetch_add(1, Ordering::SeqCst);
         CountClones(self.0.clone())
+    }
+}
+
+/// Takes a snapshot of the current context when cloned.
+#[derive(Debug)]
+struct SnapshotOnClone(Option<Context>);
+
+impl Clone for SnapshotOnClone {
+    fn clone(&self) -> Self {
+        SnapshotOnClone(Some(Context::current()))
     }
 }

@@ -17,7 +17,10 @@
 //!
 //! A context's values are a sorted copy-on-write `Arc<Vec<..>>` of `Arc`ed
 //! values: a snapshot is one reference-count increment, whatever the number
-//! of variables, and a `set` in a context nobody has copied writes in place.
+//! of variables. The first write into an entered context takes the vector
+//! out of its `Arc` (or copies it, if a snapshot shares it), and later writes
+//! go there with no atomic operation, until the context is left or copied
+//! (see `vars::Stack`).
 
 pub(crate) mod vars;
 
@@ -65,7 +68,11 @@ fn task_owner(key: usize) -> usize {
 /// it); `None` in a run's own future and outside tasks.
 pub(crate) fn current_task_key() -> Option<usize> {
     local::try_with(|local| {
-        let owner = local.contexts.borrow().owners().find(|owner| owner & 1 == 1)?;
+        let owner = local
+            .contexts
+            .borrow()
+            .owners()
+            .find(|owner| owner & 1 == 1)?;
         Some(owner >> 1)
     })
     .flatten()

@@ -100,7 +100,12 @@ impl Stack {
 
     /// Gives the innermost frame of `from` to `to`.
     pub(super) fn rename(&mut self, from: usize, to: usize) {
-        if let Some(frame) = self.frames.iter_mut().rev().find(|frame| frame.owner == from) {
+        if let Some(frame) = self
+            .frames
+            .iter_mut()
+            .rev()
+            .find(|frame| frame.owner == from)
+        {
             frame.owner = to;
         }
     }
