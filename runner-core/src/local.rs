@@ -26,6 +26,9 @@
 //! - `queues` hold runnables of the active loop only, and are handed to its
 //!   shared queues when the loop stops being active; `queued` is false
 //!   whenever both are empty (it may stay true briefly after they empty).
+//! - `main_woken` is the active loop's: set when its run's future is woken
+//!   from this thread, taken by the loop, and handed to the scheduler's own
+//!   flag whenever the loop stops being active (also while it sleeps).
 //! - `contexts` is the stack of entered contexts (see `context`): the top is
 //!   what `ContextVar::get` reads.
 //!
@@ -52,6 +55,7 @@ thread_local! {
             entered: RefCell::new(Vec::new()),
             active: Cell::new(0),
             queued: Cell::new(false),
+            main_woken: Cell::new(false),
             cancelling: Cell::new(false),
             queues: PlainQueues {
                 local: RefCell::new(VecDeque::new()),
@@ -72,6 +76,8 @@ pub(crate) struct Local {
     pub(crate) active: Cell<usize>,
     /// Whether `queues` may hold something.
     pub(crate) queued: Cell<bool>,
+    /// Whether the active loop's run future was woken from this thread.
+    pub(crate) main_woken: Cell<bool>,
     /// Set while this thread cancels one task in
     /// [`cancel_now`](crate::scheduler::cancel_now): the first runnable
     /// scheduled here meanwhile is that task's, and is run at once.
@@ -277,6 +283,9 @@ pub(crate) fn run<'a, O: OwnFrame>(
         local.active.set(scheduler.address());
         true
     });
+    // Before the first poll of the run's future, whose wakes go to this
+    // thread's queues, where a helper thread cannot see them.
+    scheduler.set_owner_awake(true);
     // Outside the closure, so that the panic points at the caller.
     if !started {
         nested(function);
@@ -304,6 +313,7 @@ impl<O: OwnFrame> Drop for RunGuard<'_, O> {
     #[inline]
     fn drop(&mut self) {
         let own = self.own;
+        self.scheduler.set_owner_awake(false);
         let ours = try_with(|local| {
             // 2. The own context's frame goes back to it (the top of the
             //    stack: contexts entered during the run have been left).
@@ -317,6 +327,9 @@ impl<O: OwnFrame> Drop for RunGuard<'_, O> {
             if local.queued.replace(false) {
                 let queued = (local.queues.local.take(), local.queues.global.take());
                 self.scheduler.take_back(queued.0, queued.1);
+            }
+            if local.main_woken.replace(false) {
+                self.scheduler.main_woken_elsewhere();
             }
             // 1. No runner runs here any more.
             local.running.borrow_mut().take()
@@ -359,6 +372,8 @@ struct Activation<'a> {
     /// The replaced loop's plain queues, when it had any (nesting is rare:
     /// the common case moves no queue).
     saved: Option<Box<(VecDeque<Runnable>, VecDeque<Runnable>)>>,
+    /// The replaced loop's `main_woken`.
+    woken: bool,
 }
 
 impl<'a> Activation<'a> {
@@ -377,6 +392,7 @@ impl<'a> Activation<'a> {
             scheduler,
             previous,
             saved,
+            woken: local.main_woken.replace(false),
         }
     }
 
@@ -388,6 +404,9 @@ impl<'a> Activation<'a> {
         if local.queued.replace(false) {
             let queued = (local.queues.local.take(), local.queues.global.take());
             self.scheduler.take_back(queued.0, queued.1);
+        }
+        if local.main_woken.replace(self.woken) {
+            self.scheduler.main_woken_elsewhere();
         }
         if let Some(saved) = self.saved {
             let (outer_local, outer_global) = *saved;

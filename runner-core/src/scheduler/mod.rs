@@ -230,7 +230,8 @@ pub(crate) struct Scheduler {
     queues: OnceLock<Box<SharedQueues>>,
     /// Wakes the runner's thread when its loop waits for work.
     sleeper: AtomicWaker,
-    /// Set when the future of the current run was woken.
+    /// Set when the future of the current run was woken from another thread
+    /// than the loop's, awake (that one sets `Local::main_woken`).
     main_woken: AtomicBool,
     /// Whether the runner's own loop is awake (running tasks or the run's
     /// future), for helpers that would move a virtual clock.
@@ -403,7 +404,22 @@ impl Scheduler {
 
     fn has_work(&self) -> bool {
         self.main_woken.load(Ordering::Acquire)
+            || main_woken_here()
             || self.queues().is_some_and(|queues| !queues.is_empty())
+    }
+
+    /// Sets the flag of a run's future woken while its loop was not awake
+    /// on the waking thread.
+    pub(crate) fn main_woken_elsewhere(&self) {
+        self.main_woken.store(true, Ordering::Release);
+    }
+
+    /// Marks the runner's own loop awake or not, for helpers that would
+    /// move a virtual clock.
+    #[inline]
+    pub(crate) fn set_owner_awake(&self, awake: bool) {
+        // Release: a helper that sees the loop asleep sees what it did.
+        self.owner_awake.store(awake, Ordering::Release);
     }
 
     /// Drops every runnable in the shared queues (each drops its future,
@@ -571,8 +587,11 @@ impl<F: Future> Future for Loop<'_, F> {
             if let Some(payload) = self.shared.panics.take_held() {
                 std::panic::resume_unwind(payload);
             }
-            if scheduler.main_woken.load(Ordering::Relaxed)
-                && scheduler.main_woken.swap(false, Ordering::Acquire)
+            // Woken from this thread (a plain flag), else from another one
+            // (a swap, only when the flag is set).
+            if take_main_woken_here()
+                || scheduler.main_woken.load(Ordering::Relaxed)
+                    && scheduler.main_woken.swap(false, Ordering::Acquire)
             {
                 self.idle = None;
                 let waker = self.waker;
@@ -662,7 +681,7 @@ impl Scheduler {
         if driver == Driver::Helper && self.owner_awake.load(Ordering::Acquire) {
             return None;
         }
-        if self.has_ready() || self.main_woken.load(Ordering::Acquire) {
+        if self.has_ready() || self.main_woken.load(Ordering::Acquire) || main_woken_here() {
             return None;
         }
         clock.next_to_auto_advance()
@@ -679,8 +698,20 @@ impl Wake for MainWaker {
 
     fn wake_by_ref(self: &Arc<Self>) {
         let scheduler = &self.0.scheduler;
-        scheduler.main_woken.store(true, Ordering::Release);
-        scheduler.wake_loop();
+        // From the loop's own thread, awake (the run's future woke itself, or
+        // a task woke it): a plain flag, which the loop looks at before it
+        // sleeps. Else the shared flag, and the loop may have to wake up.
+        let here = local::try_with(|local| {
+            let here = local.active.get() == scheduler.address();
+            if here {
+                local.main_woken.set(true);
+            }
+            here
+        });
+        if here != Some(true) {
+            scheduler.main_woken_elsewhere();
+            scheduler.sleeper.wake();
+        }
     }
 }
 
@@ -724,6 +755,16 @@ fn pending_plain() -> bool {
     local::try_with(|local| local.queued.get()).unwrap_or(false)
 }
 
+/// Whether the active loop's run future was woken from this thread.
+fn main_woken_here() -> bool {
+    local::try_with(|local| local.main_woken.get()).unwrap_or(false)
+}
+
+/// Takes [`main_woken_here`].
+fn take_main_woken_here() -> bool {
+    local::try_with(|local| local.main_woken.replace(false)).unwrap_or(false)
+}
+
 /// Marks the loop awake on this thread for one poll of [`Loop`]; while the
 /// loop waits in the reactor, wakes from this thread (timers and I/O fire
 /// here) must go through the shared queues and wake it.
@@ -732,15 +773,22 @@ struct Awake<'a>(&'a Scheduler);
 impl Awake<'_> {
     fn enter(scheduler: &Scheduler) -> Awake<'_> {
         local::try_with(|local| local.active.set(scheduler.address()));
-        // Release: a helper that sees the loop asleep sees what it did.
-        scheduler.owner_awake.store(true, Ordering::Release);
+        scheduler.set_owner_awake(true);
         Awake(scheduler)
     }
 }
 
 impl Drop for Awake<'_> {
     fn drop(&mut self) {
-        self.0.owner_awake.store(false, Ordering::Release);
-        local::try_with(|local| local.active.set(0));
+        // Asleep, the loop sees only the shared flag: a wake of its future
+        // that it has not taken yet goes there, before a helper can see the
+        // loop asleep.
+        local::try_with(|local| {
+            local.active.set(0);
+            if local.main_woken.replace(false) {
+                self.0.main_woken_elsewhere();
+            }
+        });
+        self.0.set_owner_awake(false);
     }
 }
