@@ -133,7 +133,11 @@ pub(crate) enum Reach {
 /// thread is exiting). For paths that a `Drop` cannot reach.
 #[inline]
 pub(crate) fn with<R>(f: impl FnOnce(&Local) -> R) -> R {
-    LOCAL.with(f)
+    // What `LocalKey::with` does, but its access then inlines here (the
+    // standard library's `with` stays a call through the key's accessor).
+    LOCAL
+        .try_with(f)
+        .expect("cannot use a runner's thread state while the thread exits")
 }
 
 /// Calls `f` with this thread's state, or returns `None` once it has been
@@ -148,6 +152,14 @@ pub(crate) fn try_with<R>(f: impl FnOnce(&Local) -> R) -> Option<R> {
 #[track_caller]
 pub(crate) fn nested(function: &str) -> ! {
     panic!("`{function}` cannot be called from a running event loop; `.await` the future instead")
+}
+
+/// The panic of `function` called while this thread exits (from a
+/// thread-local's destructor), once its state is gone.
+#[cold]
+#[track_caller]
+fn exiting(function: &str) -> ! {
+    panic!("`{function}` cannot start a run while its thread is exiting")
 }
 
 /// Whether a runner is running on this thread (a run, a close, a worker, a
@@ -251,7 +263,8 @@ pub(crate) fn run<'a, O: OwnFrame>(
     scheduler: &'a Scheduler,
     own: Option<&'a O>,
 ) -> RunGuard<'a, O> {
-    let started = with(|local| {
+    // `try_with`, whose access inlines here, unlike `with`'s.
+    let started = try_with(|local| {
         // 1. This thread becomes the runner's: refused if a runner runs here.
         // Borrowed means a runner is current here (`with_current` is inside a
         // spawn whose dropped future calls `run`): nested all the same.
@@ -283,13 +296,15 @@ pub(crate) fn run<'a, O: OwnFrame>(
         local.active.set(scheduler.address());
         true
     });
+    // Outside the closure, so that the panic points at the caller.
+    match started {
+        Some(true) => {}
+        Some(false) => nested(function),
+        None => exiting(function),
+    }
     // Before the first poll of the run's future, whose wakes go to this
     // thread's queues, where a helper thread cannot see them.
     scheduler.set_owner_awake(true);
-    // Outside the closure, so that the panic points at the caller.
-    if !started {
-        nested(function);
-    }
     RunGuard {
         home,
         scheduler,
