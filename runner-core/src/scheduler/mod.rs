@@ -294,6 +294,17 @@ impl SharedQueues {
     fn is_empty(&self) -> bool {
         self.local.is_empty() && self.global.is_empty()
     }
+
+    /// Pops a runnable, local tasks first if `local_first`.
+    #[inline]
+    fn pop(&self, local_first: bool) -> Option<Runnable> {
+        let (first, second) = if local_first {
+            (&self.local, &self.global)
+        } else {
+            (&self.global, &self.local)
+        };
+        pop(first).or_else(|| pop(second))
+    }
 }
 
 /// How a loop waits when it has nothing to run.
@@ -407,19 +418,12 @@ impl Scheduler {
             // This thread's own wakes and the shared queues take turns, and so
             // do the two shared queues, so that none starves the others.
             let turn = shared_first ^ (ran % 2 == 1);
-            let shared = || {
-                let queues = queues?;
-                let (first, second) = if turn {
-                    (&queues.local, &queues.global)
-                } else {
-                    (&queues.global, &queues.local)
-                };
-                pop(first).or_else(|| pop(second))
-            };
-            let next = if turn {
-                shared().or_else(pop_plain)
-            } else {
-                pop_plain().or_else(shared)
+            // Without shared queues (a runner without workers whose tasks
+            // wake on its thread), only the plain ones.
+            let next = match queues {
+                None => pop_plain(),
+                Some(queues) if turn => queues.pop(turn).or_else(pop_plain),
+                Some(queues) => pop_plain().or_else(|| queues.pop(turn)),
             };
             match next {
                 Some(runnable) => run(runnable),
