@@ -173,7 +173,9 @@ impl Workers {
     /// thread and a futex wait on this one each time, several microseconds
     /// of system calls for a task that takes less than one. A sleeper costs
     /// nothing, so the watch is short (tokio's workers likewise look for
-    /// work once more, without sleeping, before they park).
+    /// work once more, without sleeping, before they park). It ends with a
+    /// few yields: when the pushing thread shares this thread's CPU, a
+    /// yield lets it fill the queue, and the next look finds a batch.
     fn watch(&self, global: &ConcurrentQueue<Runnable>) -> bool {
         for turn in 0..WATCH + YIELDS {
             if !global.is_empty() || self.is_stopping() {
@@ -395,7 +397,8 @@ fn drop_abandoned(shared: &Shared) {
 /// apart, before the thread sleeps: a few microseconds.
 const WATCH: usize = 64;
 
-/// How many times [`Workers::watch`] then yields the CPU before the thread sleeps.
+/// How many times [`Workers::watch`] then yields the CPU before the thread
+/// sleeps.
 const YIELDS: usize = 4;
 
 /// How many times a leaving thread goes back for tasks that dropping made.
