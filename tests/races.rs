@@ -369,6 +369,52 @@ fn virtual_time_does_not_jump_while_a_worker_polls() {
         .virtual_time(true)
         .worker_threads(1)
         .build();
+    assert_no_jump_while_the_worker_polls(&runner);
+}
+
+#[test]
+fn virtual_time_does_not_jump_while_a_worker_polls_after_a_helper_left_in_its_sleep() {
+    let runner = Runner::builder()
+        .virtual_time(true)
+        .worker_threads(1)
+        .build();
+    // A helper whose own future is woken while it sleeps waiting for tasks:
+    // it leaves in the middle of that sleep, which must count it out of the
+    // sleepers (a count left behind made the clock take an awake worker for
+    // an asleep one). The 20 ms let it get there; if it did not, the test
+    // proves less but still passes.
+    let woken = Arc::new(AtomicBool::new(false));
+    let waker: Arc<Mutex<Option<Waker>>> = Arc::default();
+    let handle = runner.handle();
+    let helper = thread::spawn({
+        let (woken, waker) = (woken.clone(), waker.clone());
+        move || {
+            handle.block_on(std::future::poll_fn(|cx| {
+                *waker.lock().unwrap() = Some(cx.waker().clone());
+                if woken.load(Ordering::SeqCst) {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            }))
+        }
+    });
+    thread::sleep(Duration::from_millis(20));
+    woken.store(true, Ordering::SeqCst);
+    if let Some(waker) = waker.lock().unwrap().take() {
+        waker.wake();
+    }
+    assert!(
+        helper.join().unwrap().is_ok(),
+        "the helper's future finished"
+    );
+    assert_no_jump_while_the_worker_polls(&runner);
+}
+
+/// Runs a virtual timeout of 50 ms on `runner` (virtual time, one worker)
+/// around a task that its worker polls for 100 ms of real time, in one
+/// poll: the clock must not jump meanwhile.
+fn assert_no_jump_while_the_worker_polls(runner: &Runner) {
     let (started_tx, started_rx) = mpsc::channel();
     let busy = runner.spawn(async move {
         let _ = started_tx.send(());

@@ -20,16 +20,17 @@
 //! spawns). With one lock, each spawn then waits for the other thread's
 //! removals: with one worker, half of a fine-grained fan-out went to that
 //! lock (BENCHMARKS.md). So a runner with workers splits its registry into
-//! shards, as tokio splits its task list, and consecutive spawns go to
-//! consecutive shards: the spawner and the finisher meet on one lock only
-//! when they touch the same shard. A key names its shard in its low bits. A
-//! runner without workers keeps one shard: more would only cost it (every
-//! close takes each shard's lock).
+//! shards, as tokio splits its task list, and consecutive spawns from one
+//! thread go to consecutive shards: the spawner and the finisher meet on
+//! one lock only when they touch the same shard. A key names its shard in
+//! its low bits. A runner without workers keeps one shard: more would only
+//! cost it (every close takes each shard's lock).
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::panic::Location;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::Waker;
 use std::time::Duration;
@@ -69,9 +70,6 @@ pub(crate) struct Registry {
     /// `mask`, counted once here (`count_ones` without the CPU's popcount
     /// instruction is 20 instructions, which every poll paid).
     shift: u32,
-    /// The shard the next spawn uses. Only a hint, so updated without a
-    /// read-modify-write: two spawns that race may share a shard.
-    next: AtomicUsize,
     /// Notified when a shard empties while the runner is closing.
     pub(crate) empty: Event,
     /// The coarse clock that dates spawns and polls (see `info`).
@@ -104,6 +102,18 @@ struct Shard {
     /// `CloseReport::dropped`. Never more than `cancelled` in total, since
     /// only a registered task counts, and only once the lifecycle left open.
     dropped: usize,
+}
+
+thread_local! {
+    /// The shard the next spawn from this thread uses, in a runner with
+    /// workers. Each spawning thread keeps its own: one cursor for the
+    /// runner, written by every spawn, shared a cache line with the fields
+    /// every poll and every finished task read on the workers (`mask`,
+    /// `shift`), so each spawn took that line away from the worker and each
+    /// poll took it back (a third of the samples of a poll on the worker,
+    /// a quarter of a spawn's, in `fan_out_100k` with one worker running in
+    /// parallel).
+    static NEXT_SHARD: Cell<usize> = const { Cell::new(0) };
 }
 
 /// Hands out task ids to shards, [`ID_BLOCK`] at a time.
@@ -191,7 +201,6 @@ impl Registry {
                 .collect(),
             mask: shards - 1,
             shift: (shards - 1).count_ones(),
-            next: AtomicUsize::new(0),
             empty: Event::new(),
             ticks: Ticks::new(),
         }
@@ -233,9 +242,13 @@ impl Registry {
         let shard = if self.mask == 0 {
             0
         } else {
-            let shard = self.next.load(Ordering::Relaxed) & self.mask;
-            self.next.store(shard + 1, Ordering::Relaxed);
-            shard
+            // A thread exiting (a spawn from a `Drop`) uses shard 0.
+            let next = NEXT_SHARD.try_with(|next| {
+                let shard = next.get();
+                next.set(shard.wrapping_add(1));
+                shard
+            });
+            next.unwrap_or(0) & self.mask
         };
         let cell = self.cell(shard);
         let mut inner = lock(&cell.lock);

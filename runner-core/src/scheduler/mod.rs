@@ -95,10 +95,38 @@ pub(crate) fn schedule_global(runnable: Runnable) {
     if here && !scheduler.workers.any() {
         return push_plain(|local| &local.queues.global, runnable);
     }
+    let runnable = if here {
+        match push_here(runnable) {
+            Some(runnable) => runnable,
+            None => return,
+        }
+    } else {
+        runnable
+    };
     // The runnable moves into a queue of the runner it names, so the runner
     // needs a count of its own meanwhile (what the temporary waker cost).
     let shared = runnable.metadata().clone();
     shared.scheduler.push_global(runnable, here);
+}
+
+/// Pushes a `Send` task woken by its runner's loop, awake on this thread,
+/// to the shared queue, reaching the runner through the thread's running
+/// one: the loop keeps it alive, so the push needs no count of the runner
+/// of its own. That count is a contended line with workers, which drop the
+/// runner's count as each task ends: its increment and decrement were two
+/// thirds of a fan-out's schedules. Gives the runnable back if the running
+/// runner is another one (never expected).
+fn push_here(runnable: Runnable) -> Option<Runnable> {
+    let address = runnable.metadata().scheduler.address();
+    let mut runnable = Some(runnable);
+    local::with_current(|current, _| {
+        if current.scheduler.address() == address {
+            if let Some(runnable) = runnable.take() {
+                current.scheduler.push_global(runnable, true);
+            }
+        }
+    });
+    runnable
 }
 
 /// Schedules a woken `spawn_local` task.
@@ -267,6 +295,17 @@ impl SharedQueues {
     fn is_empty(&self) -> bool {
         self.local.is_empty() && self.global.is_empty()
     }
+
+    /// Pops a runnable, local tasks first if `local_first`.
+    #[inline]
+    fn pop(&self, local_first: bool) -> Option<Runnable> {
+        let (first, second) = if local_first {
+            (&self.local, &self.global)
+        } else {
+            (&self.global, &self.local)
+        };
+        pop(first).or_else(|| pop(second))
+    }
 }
 
 /// How a loop waits when it has nothing to run.
@@ -380,19 +419,12 @@ impl Scheduler {
             // This thread's own wakes and the shared queues take turns, and so
             // do the two shared queues, so that none starves the others.
             let turn = shared_first ^ (ran % 2 == 1);
-            let shared = || {
-                let queues = queues?;
-                let (first, second) = if turn {
-                    (&queues.local, &queues.global)
-                } else {
-                    (&queues.global, &queues.local)
-                };
-                pop(first).or_else(|| pop(second))
-            };
-            let next = if turn {
-                shared().or_else(pop_plain)
-            } else {
-                pop_plain().or_else(shared)
+            // Without shared queues (a runner without workers whose tasks
+            // wake on its thread), only the plain ones.
+            let next = match queues {
+                None => pop_plain(),
+                Some(queues) if turn => queues.pop(turn).or_else(pop_plain),
+                Some(queues) => pop_plain().or_else(|| queues.pop(turn)),
             };
             match next {
                 Some(runnable) => run(runnable),
