@@ -75,6 +75,17 @@ fn main() {
                 }
             });
         }
+        // `Context::current()` in an entered context with 0 or 1 variable set.
+        "current_0" | "current_1" => {
+            runner::Context::new().run(|| {
+                if op == "current_1" {
+                    VAR.set(1);
+                }
+                for _ in 0..n {
+                    black_box(runner::Context::current());
+                }
+            });
+        }
         other => panic!("unknown operation {other}"),
     }
 }

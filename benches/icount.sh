@@ -20,7 +20,7 @@ for line in sys.stdin:
     m = json.loads(line)
     if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "icount" and m.get("executable"):
         print(m["executable"])')
-ops=${*:-run_ready run_yield spawn_await switch lifecycle set_reset}
+ops=${*:-run_ready run_yield spawn_await switch lifecycle set_reset current_0 current_1}
 count() {
   valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$1" "$2" 2>&1 |
     sed -n 's/.*Collected : \([0-9]*\).*/\1/p'

@@ -141,8 +141,12 @@ CASES = [
 
 
 def criterion_dir():
-    target = os.environ.get("CARGO_TARGET_DIR", "target")
-    return pathlib.Path(target) / "criterion"
+    # Absolute, and so in the environment of the benches too: cargo runs a
+    # bench binary in its package's directory (`benches/`), where criterion
+    # would read a relative `CARGO_TARGET_DIR` as `benches/<dir>`.
+    target = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", "target")).resolve()
+    os.environ["CARGO_TARGET_DIR"] = str(target)
+    return target / "criterion"
 
 
 def baselines(root):
