@@ -43,10 +43,15 @@ static NEXT_VAR_ID: AtomicU64 = AtomicU64::new(1);
 /// A snapshot of the calling thread's current context, as a task starts with.
 #[inline]
 pub(crate) fn current_vars() -> Vars {
-    local::try_with(|local| match local.contexts.try_borrow_mut() {
-        Ok(mut stack) => stack.copy_top(),
-        // Being read (a value's `Clone` takes the snapshot).
-        Err(_) => local.contexts.borrow().copy_top_shared(),
+    local::try_with(|local| {
+        if let Some(vars) = local.contexts.borrow().copy_top_in_frame() {
+            return vars;
+        }
+        match local.contexts.try_borrow_mut() {
+            Ok(mut stack) => stack.copy_top(),
+            // Being read (a value's `Clone` takes the snapshot).
+            Err(_) => local.contexts.borrow().copy_top_shared(),
+        }
     })
     .unwrap_or_default()
 }

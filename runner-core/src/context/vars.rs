@@ -123,15 +123,21 @@ impl Stack {
     /// A snapshot of the top frame (a new identity); empty without one.
     /// Shares its values from now on, so that the next one is a reference
     /// count too.
-    #[inline]
     pub(super) fn copy_top(&mut self) -> Vars {
+        self.copy_at(self.frames.len())
+    }
+
+    /// [`copy_top`](Self::copy_top) when the top's values are in their
+    /// frame (the common case: a read, with no give-back).
+    #[inline]
+    pub(super) fn copy_top_in_frame(&self) -> Option<Vars> {
         let depth = self.frames.len();
         // `written_at` is at most the depth: when they differ, there is a
         // top frame, and its values are in it.
         if self.written_at == depth {
-            return self.copy_at(depth);
+            return None;
         }
-        self.frames[depth - 1].vars.copy()
+        Some(self.frames[depth - 1].vars.copy())
     }
 
     /// A snapshot of the innermost frame of `owner`, if it has one.
@@ -156,7 +162,6 @@ impl Stack {
         Some(index + 1)
     }
 
-    #[cold]
     fn copy_at(&mut self, depth: usize) -> Vars {
         if depth == 0 {
             return Vars::default();
