@@ -102,6 +102,18 @@ impl Drop for Local {
     }
 }
 
+impl Local {
+    /// Hands `main_woken` to `scheduler`'s shared flag as its loop stops
+    /// being active here (it is the active loop's), leaving `next` (an outer
+    /// loop's) in its place.
+    #[inline]
+    pub(crate) fn hand_over_main_woken(&self, scheduler: &Scheduler, next: bool) {
+        if self.main_woken.replace(next) {
+            scheduler.main_woken_elsewhere();
+        }
+    }
+}
+
 /// The plain queues of the loop active on this thread (the scheduler's
 /// `SharedQueues` are the ones other threads push to).
 pub(crate) struct PlainQueues {
@@ -343,9 +355,7 @@ impl<O: OwnFrame> Drop for RunGuard<'_, O> {
                 let queued = (local.queues.local.take(), local.queues.global.take());
                 self.scheduler.take_back(queued.0, queued.1);
             }
-            if local.main_woken.replace(false) {
-                self.scheduler.main_woken_elsewhere();
-            }
+            local.hand_over_main_woken(self.scheduler, false);
             // 1. No runner runs here any more.
             local.running.borrow_mut().take()
         });
@@ -420,9 +430,7 @@ impl<'a> Activation<'a> {
             let queued = (local.queues.local.take(), local.queues.global.take());
             self.scheduler.take_back(queued.0, queued.1);
         }
-        if local.main_woken.replace(self.woken) {
-            self.scheduler.main_woken_elsewhere();
-        }
+        local.hand_over_main_woken(self.scheduler, self.woken);
         if let Some(saved) = self.saved {
             let (outer_local, outer_global) = *saved;
             local

@@ -32,7 +32,7 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
-use crate::local::{self, OwnFrame};
+use crate::local::{self, Local, OwnFrame};
 
 use vars::Value;
 pub(crate) use vars::{Frame, Stack, Vars};
@@ -45,14 +45,11 @@ static NEXT_VAR_ID: AtomicU64 = AtomicU64::new(1);
 pub(crate) fn current_vars() -> Vars {
     local::try_with(|local| {
         if let Some(vars) = local.contexts.borrow().copy_top_in_frame() {
-            return vars;
+            return Some(vars);
         }
-        match local.contexts.try_borrow_mut() {
-            Ok(mut stack) => stack.copy_top(),
-            // Being read (a value's `Clone` takes the snapshot).
-            Err(_) => local.contexts.borrow().copy_top_shared(),
-        }
+        stack_copy(local, None)
     })
+    .flatten()
     .unwrap_or_default()
 }
 
@@ -787,10 +784,14 @@ impl OwnFrame for OwnContext {
 /// A snapshot of the values of the frame that `owner` has on this thread's
 /// stack, if any.
 fn live_copy(owner: usize) -> Option<Vars> {
-    local::try_with(|local| match local.contexts.try_borrow_mut() {
-        Ok(mut stack) => stack.copy_of(owner),
-        // Being read (a value's `Clone` takes the snapshot).
-        Err(_) => local.contexts.borrow().copy_of_shared(owner),
-    })
-    .flatten()
+    local::try_with(|local| stack_copy(local, Some(owner))).flatten()
+}
+
+/// [`Stack::copy`] on `local`'s stack, or, while the stack is being read (a
+/// value's `Clone` takes the snapshot), [`Stack::copy_shared`].
+fn stack_copy(local: &Local, owner: Option<usize>) -> Option<Vars> {
+    match local.contexts.try_borrow_mut() {
+        Ok(mut stack) => stack.copy(owner),
+        Err(_) => local.contexts.borrow().copy_shared(owner),
+    }
 }

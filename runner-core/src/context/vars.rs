@@ -120,15 +120,9 @@ impl Stack {
         self.frames.last()?.vars.lookup(var)
     }
 
-    /// A snapshot of the top frame (a new identity); empty without one.
-    /// Shares its values from now on, so that the next one is a reference
-    /// count too.
-    pub(super) fn copy_top(&mut self) -> Vars {
-        self.copy_at(self.frames.len())
-    }
-
-    /// [`copy_top`](Self::copy_top) when the top's values are in their
-    /// frame (the common case: a read, with no give-back).
+    /// A snapshot of the top frame when its values are in it (the common
+    /// case: a read, with no give-back); `None` when they are the written
+    /// ones, or with no frame.
     #[inline]
     pub(super) fn copy_top_in_frame(&self) -> Option<Vars> {
         let depth = self.frames.len();
@@ -140,49 +134,39 @@ impl Stack {
         Some(self.frames[depth - 1].vars.copy())
     }
 
-    /// A snapshot of the innermost frame of `owner`, if it has one.
-    pub(super) fn copy_of(&mut self, owner: usize) -> Option<Vars> {
-        let depth = self.depth_of(owner)?;
-        Some(self.copy_at(depth))
-    }
-
-    /// [`copy_top`](Self::copy_top) for a stack that is being read (a
-    /// value's `Clone` takes the snapshot): copies written values.
-    pub(super) fn copy_top_shared(&self) -> Vars {
-        self.copy_at_shared(self.frames.len())
-    }
-
-    /// [`copy_of`](Self::copy_of) for a stack that is being read.
-    pub(super) fn copy_of_shared(&self, owner: usize) -> Option<Vars> {
-        Some(self.copy_at_shared(self.depth_of(owner)?))
-    }
-
-    fn depth_of(&self, owner: usize) -> Option<usize> {
-        let index = self.frames.iter().rposition(|frame| frame.owner == owner)?;
-        Some(index + 1)
-    }
-
-    fn copy_at(&mut self, depth: usize) -> Vars {
-        if depth == 0 {
-            return Vars::default();
-        }
+    /// A snapshot (a new identity) of the innermost frame of `owner`, or of
+    /// the top frame for `None`; `None` if there is no such frame. Written
+    /// values go back into their frame first, so that the next snapshot is
+    /// a reference count too.
+    pub(super) fn copy(&mut self, owner: Option<usize>) -> Option<Vars> {
+        let depth = self.depth(owner)?;
         if self.written_at == depth {
             self.give_back();
         }
-        self.frames[depth - 1].vars.copy()
+        Some(self.frames[depth - 1].vars.copy())
     }
 
-    fn copy_at_shared(&self, depth: usize) -> Vars {
-        if depth == 0 {
-            return Vars::default();
-        }
+    /// [`copy`](Self::copy) for a stack that is being read (a value's
+    /// `Clone` takes the snapshot): copies written values instead.
+    pub(super) fn copy_shared(&self, owner: Option<usize>) -> Option<Vars> {
+        let depth = self.depth(owner)?;
         if self.written_at == depth {
-            return Vars {
+            return Some(Vars {
                 id: 0,
                 map: shared(self.written.clone()),
-            };
+            });
         }
-        self.frames[depth - 1].vars.copy()
+        Some(self.frames[depth - 1].vars.copy())
+    }
+
+    /// The depth (index + 1) of the innermost frame of `owner`, or of the
+    /// top frame for `None`.
+    fn depth(&self, owner: Option<usize>) -> Option<usize> {
+        let index = match owner {
+            Some(owner) => self.frames.iter().rposition(|frame| frame.owner == owner)?,
+            None => self.frames.len().checked_sub(1)?,
+        };
+        Some(index + 1)
     }
 
     /// The top frame's identity (assigned on first use) and its values, for

@@ -817,9 +817,7 @@ impl Drop for Awake<'_> {
         // loop asleep.
         local::try_with(|local| {
             local.active.set(0);
-            if local.main_woken.replace(false) {
-                self.0.main_woken_elsewhere();
-            }
+            local.hand_over_main_woken(self.0, false);
         });
         self.0.set_owner_awake(false);
     }
