@@ -594,7 +594,7 @@ impl<F: Future> Future for Loop<'_, F> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let scheduler = &self.shared.scheduler;
         // Awake: wakes from this thread go to the plain queues until we return.
-        let _awake = Awake::enter(scheduler);
+        let mut awake = Awake::enter(scheduler);
         // A new turn (after a park, or the reactor's look after a budget of
         // tasks): the coarse clock that dates this turn's spawns and polls.
         self.shared.registry.ticks.mark();
@@ -642,6 +642,7 @@ impl<F: Future> Future for Loop<'_, F> {
             if ran >= BUDGET {
                 // Busy: let the reactor look for I/O (without blocking), then go on.
                 cx.waker().wake_by_ref();
+                awake.sleep();
                 return Poll::Pending;
             }
             if pending_plain() {
@@ -656,6 +657,7 @@ impl<F: Future> Future for Loop<'_, F> {
             if signalled || scheduler.has_work() || self.auto_advance(cx) {
                 continue;
             }
+            awake.sleep();
             return Poll::Pending;
         }
     }
@@ -800,25 +802,48 @@ fn take_main_woken_here() -> bool {
 /// Marks the loop awake on this thread for one poll of [`Loop`]; while the
 /// loop waits in the reactor, wakes from this thread (timers and I/O fire
 /// here) must go through the shared queues and wake it.
-struct Awake<'a>(&'a Scheduler);
+///
+/// A poll that returns `Pending` puts the loop to sleep
+/// ([`sleep`](Self::sleep)). One that ends otherwise (`Ready`, or a panic)
+/// leaves the loop as it found it: awake already at a run's first turn,
+/// which the run's guard ends, so a run that only yielded pays for neither.
+struct Awake<'a> {
+    scheduler: &'a Scheduler,
+    /// Whether this poll found the loop asleep: it then always ends asleep.
+    woke: bool,
+}
 
-impl Awake<'_> {
-    fn enter(scheduler: &Scheduler) -> Awake<'_> {
-        local::try_with(|local| local.active.set(scheduler.address()));
-        scheduler.set_owner_awake(true);
-        Awake(scheduler)
+impl<'a> Awake<'a> {
+    fn enter(scheduler: &'a Scheduler) -> Awake<'a> {
+        let active = local::try_with(|local| local.active.replace(scheduler.address()));
+        // Only this thread stores `owner_awake` (the loop's owner), so a
+        // relaxed load reads its own last store.
+        let woke =
+            active != Some(scheduler.address()) || !scheduler.owner_awake.load(Ordering::Relaxed);
+        if woke {
+            scheduler.set_owner_awake(true);
+        }
+        Awake { scheduler, woke }
+    }
+
+    /// The poll returns `Pending`: the loop sleeps when it returns.
+    fn sleep(&mut self) {
+        self.woke = true;
     }
 }
 
 impl Drop for Awake<'_> {
     fn drop(&mut self) {
+        if !self.woke {
+            return;
+        }
         // Asleep, the loop sees only the shared flag: a wake of its future
         // that it has not taken yet goes there, before a helper can see the
         // loop asleep.
         local::try_with(|local| {
             local.active.set(0);
-            local.hand_over_main_woken(self.0, false);
+            local.hand_over_main_woken(self.scheduler, false);
         });
-        self.0.set_owner_awake(false);
+        self.scheduler.set_owner_awake(false);
     }
 }
