@@ -25,12 +25,23 @@
 //! one lock only when they touch the same shard. A key names its shard in
 //! its low bits. A runner without workers keeps one shard: more would only
 //! cost it (every close takes each shard's lock).
+//!
+//! # Counts without the lock
+//!
+//! Each shard's number of tasks is also kept beside its lock (`len`),
+//! stored under the lock at every insert and removal (a plain store, no
+//! read-modify-write), so that [`Registry::pending`] and an empty
+//! [`Registry::wakers`] take no lock: a close with no task pending (most
+//! closes) takes the registry's locks only to move its lifecycle on and
+//! for its report. A count read a moment late reads as one read a moment
+//! earlier, before a concurrent spawn or finish: close's loops look again
+//! after every step that can add tasks, as they did under the lock.
 
 use std::borrow::Cow;
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::panic::Location;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::Waker;
 use std::time::Duration;
@@ -79,6 +90,8 @@ pub(crate) struct Registry {
 /// A shard: what its lock guards, and the numbers polls update without it.
 struct ShardCell {
     lock: Mutex<Shard>,
+    /// `tasks.len()` of the shard, stored under its lock, read without it.
+    len: AtomicUsize,
     beats: Beats,
 }
 
@@ -184,6 +197,7 @@ impl Registry {
                 cancelled: 0,
                 dropped: 0,
             }),
+            len: AtomicUsize::new(0),
             beats: Beats::default(),
         };
         let shards = if workers == 0 {
@@ -278,6 +292,7 @@ impl Registry {
         }
         let (runnable, task) = spawn(Place::Slot(key));
         inner.tasks.insert(runnable.waker());
+        cell.len.store(inner.tasks.len(), Ordering::Relaxed);
         if state != State::Open {
             // Close has begun and counted the others: this one is cancelled too.
             inner.cancelled += 1;
@@ -301,9 +316,13 @@ impl Registry {
     /// unfinished while the runner was closing.
     pub(crate) fn unregister(&self, lifecycle: &Lifecycle, key: usize, dropped: bool) {
         let (slot, shard) = (key >> self.shift(), key & self.mask);
-        let mut inner = self.lock(shard);
-        if inner.tasks.try_remove(slot).is_some() && dropped {
-            inner.dropped += 1;
+        let cell = self.cell(shard);
+        let mut inner = lock(&cell.lock);
+        if let Some(_waker) = inner.tasks.try_remove(slot) {
+            cell.len.store(inner.tasks.len(), Ordering::Relaxed);
+            if dropped {
+                inner.dropped += 1;
+            }
         }
         // One test for a runner whose tasks have no names.
         if !inner.names.is_empty() {
@@ -365,9 +384,11 @@ impl Registry {
         }
     }
 
-    /// How many tasks are pending.
+    /// How many tasks are pending (without a lock: see the module docs).
     pub(crate) fn pending(&self) -> usize {
-        self.lock_all().map(|shard| shard.tasks.len()).sum()
+        (0..=self.mask)
+            .map(|shard| self.cell(shard).len.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// A snapshot of every pending task, taken one shard's lock at a time
@@ -408,11 +429,16 @@ impl Registry {
         Some(info)
     }
 
-    /// The wakers of the pending tasks, taken under one lock per shard.
+    /// The wakers of the pending tasks, taken under the lock of each shard
+    /// that has any.
     pub(crate) fn wakers(&self) -> Vec<Waker> {
         let mut all = Vec::new();
-        for shard in self.lock_all() {
-            all.extend(shard.tasks.iter().map(|(_, waker)| waker.clone()));
+        for shard in 0..=self.mask {
+            let cell = self.cell(shard);
+            if cell.len.load(Ordering::Relaxed) > 0 {
+                let inner = lock(&cell.lock);
+                all.extend(inner.tasks.iter().map(|(_, waker)| waker.clone()));
+            }
         }
         all
     }
