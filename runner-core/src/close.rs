@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use crate::context::{self, OwnContext};
 use crate::debug;
-use crate::hooks::Cleanup;
+use crate::hooks::{self, Cleanup};
 use crate::lifecycle::State;
 use crate::local;
 use crate::poll::{Origin, Polled};
@@ -101,21 +101,21 @@ pub(crate) fn close(
     if shared.is_debug() {
         report_pending(shared);
     }
-    // The waiters are looked at under their lock, which a `closing()` takes
-    // to register: with none, no task is polled from here on (cancelled at
-    // once); with some, tasks have the grace of `timeout` (closing).
-    let waiting = {
-        let waiters = shared.hooks.waiters();
-        let grace = !waiters.is_empty();
-        let state = if grace {
-            State::Closing
-        } else {
+    // The waiters are taken under their lock, which a `closing()` takes to
+    // register, and the lifecycle moves on under it: with none, no task is
+    // polled from here on (cancelled at once); with some, tasks have the
+    // grace of `timeout` (closing). They are woken once it is released.
+    let waiters = {
+        let mut waiters = shared.hooks.waiters();
+        let state = if waiters.is_empty() {
             State::Cancelled
+        } else {
+            State::Closing
         };
         shared.registry.advance(&shared.lifecycle, state);
-        grace
+        waiters.drain().collect::<Vec<_>>()
     };
-    shared.hooks.wake_waiters(&shared.panics);
+    let waiting = hooks::wake(waiters, &shared.panics);
     if waiting {
         if shared.registry.pending() > 0 {
             let registry = &shared.registry;

@@ -46,22 +46,21 @@ impl Hooks {
         // A `Vec` push or pop cannot be left half-done: recover from poisoning.
         self.cleanups.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
 
-    /// Wakes every `closing()` waiter, each inside `catch_unwind` (a panic
-    /// is counted in `panics`); returns whether there was any. Call once the
-    /// lifecycle has left open.
-    pub(crate) fn wake_waiters(&self, panics: &Panics) -> bool {
-        let wakers: Vec<Waker> = self.waiters().drain().collect();
-        let waiting = !wakers.is_empty();
-        for waker in wakers {
-            debug::catch(
-                Some(panics),
-                &"a waker woken by `runner::closing()`",
-                || {
-                    waker.wake();
-                },
-            );
-        }
-        waiting
+/// Wakes the `closing()` waiters that close took from [`Hooks::waiters`],
+/// each inside `catch_unwind` (a panic is counted in `panics`); returns
+/// whether there was any. Call once the lifecycle has left open.
+pub(crate) fn wake(waiters: Vec<Waker>, panics: &Panics) -> bool {
+    let waiting = !waiters.is_empty();
+    for waker in waiters {
+        debug::catch(
+            Some(panics),
+            &"a waker woken by `runner::closing()`",
+            || {
+                waker.wake();
+            },
+        );
     }
+    waiting
 }

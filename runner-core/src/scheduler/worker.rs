@@ -203,6 +203,9 @@ impl Workers {
     /// If the OS refuses a thread.
     pub(crate) fn start(shared: &Arc<Shared>) {
         let workers = &shared.scheduler.workers;
+        if workers.count == 0 {
+            return;
+        }
         let mut handles = workers
             .handles
             .lock()
