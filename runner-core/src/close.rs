@@ -263,6 +263,12 @@ fn drop_tasks(shared: &Shared, deadline: Deadline) -> bool {
 /// future may spawn or wake other tasks), a bounded number of times.
 /// Returns whether it dropped any.
 fn drop_pass(shared: &Shared) -> bool {
+    // A queued runnable belongs to a registered task (a task leaves the
+    // registry only once its future is gone): with none, there is nothing to
+    // wake or drop. A spawn racing with this read is one that came after it.
+    if shared.registry.pending() == 0 {
+        return false;
+    }
     let mut any = false;
     for _ in 0..ROUNDS {
         for waker in shared.registry.wakers() {
