@@ -809,8 +809,9 @@ fn take_main_woken_here() -> bool {
 /// which the run's guard ends, so a run that only yielded pays for neither.
 struct Awake<'a> {
     scheduler: &'a Scheduler,
-    /// Whether this poll found the loop asleep: it then always ends asleep.
-    woke: bool,
+    /// Whether the loop is asleep when this poll ends: it found the loop
+    /// asleep, or it returns `Pending`.
+    ends_asleep: bool,
 }
 
 impl<'a> Awake<'a> {
@@ -818,23 +819,26 @@ impl<'a> Awake<'a> {
         let active = local::try_with(|local| local.active.replace(scheduler.address()));
         // Only this thread stores `owner_awake` (the loop's owner), so a
         // relaxed load reads its own last store.
-        let woke =
+        let ends_asleep =
             active != Some(scheduler.address()) || !scheduler.owner_awake.load(Ordering::Relaxed);
-        if woke {
+        if ends_asleep {
             scheduler.set_owner_awake(true);
         }
-        Awake { scheduler, woke }
+        Awake {
+            scheduler,
+            ends_asleep,
+        }
     }
 
     /// The poll returns `Pending`: the loop sleeps when it returns.
     fn sleep(&mut self) {
-        self.woke = true;
+        self.ends_asleep = true;
     }
 }
 
 impl Drop for Awake<'_> {
     fn drop(&mut self) {
-        if !self.woke {
+        if !self.ends_asleep {
             return;
         }
         // Asleep, the loop sees only the shared flag: a wake of its future
