@@ -345,3 +345,44 @@ impl Drop for SpawnOnDrop {
         runner::spawn(common::pending_holding(guard)).detach();
     }
 }
+
+/// Close with a `closing()` waiter waits for the pending tasks to finish,
+/// and no longer: tasks that finished before it (here or on a worker) and
+/// the waiter itself once it returns count as gone at once. A close that
+/// still counted one of them would wait out its whole timeout.
+#[test]
+fn close_with_a_closing_waiter_ends_when_the_tasks_do_not_at_its_timeout() {
+    let timeout = Duration::from_secs(20);
+    for workers in [0, 1] {
+        let runner = Runner::builder()
+            .worker_threads(workers)
+            .close_timeout(timeout)
+            .build();
+        let finished: Vec<_> = (0..8).map(|i| runner.spawn(async move { i })).collect();
+        let sum: i32 = runner.run(async {
+            let mut sum = 0;
+            for task in finished {
+                sum += task.await;
+            }
+            sum
+        });
+        assert_eq!(sum, 28);
+        runner
+            .spawn(async {
+                runner::closing().await;
+                runner::yield_now().await;
+            })
+            .detach();
+        runner.run(runner::yield_now());
+        let report = runner.close();
+        assert_eq!(
+            (report.cancelled, report.dropped, report.abandoned),
+            (1, 0, 0)
+        );
+        assert!(
+            report.elapsed < timeout,
+            "with {workers} worker(s), close waited {:?}, its whole timeout: a finished task still counted as pending",
+            report.elapsed
+        );
+    }
+}
