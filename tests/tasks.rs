@@ -106,6 +106,43 @@ fn a_task_parked_on_a_channel_is_idle_and_counts_its_polls() {
 }
 
 #[test]
+fn a_task_spawned_in_a_runs_first_poll_is_dated_by_that_run_not_the_last_one() {
+    // A pause between runs, then a task spawned at once: its age counts from
+    // its spawn, not from the previous run's last reading of the clock. The
+    // pause makes a stale date visible; the bound is the pause itself, a
+    // date, not a speed.
+    let pause = Duration::from_millis(300);
+    let runner = Runner::new();
+    runner.run(runner.spawn(async {}));
+    thread::sleep(pause);
+    let age = runner.run(async {
+        let _task = runner::spawn(std::future::pending::<()>());
+        runner::tasks()[0].age()
+    });
+    assert!(age < pause, "a task spawned just now is {age:?} old");
+    // The same in a run whose future goes on after its first poll, and in a
+    // close's cleanup.
+    thread::sleep(pause);
+    let age = runner.run(async {
+        let _task = runner::spawn(std::future::pending::<()>());
+        runner::yield_now().await;
+        runner::tasks()[0].age()
+    });
+    assert!(age < pause, "a task spawned just now is {age:?} old");
+    let (tx, rx) = mpsc::channel();
+    runner.run(async move {
+        runner::on_close(async move {
+            let _task = runner::spawn(std::future::pending::<()>());
+            tx.send(runner::tasks()[0].age()).unwrap();
+        });
+    });
+    thread::sleep(pause);
+    runner.close();
+    let age = rx.recv().unwrap();
+    assert!(age < pause, "a task spawned just now is {age:?} old");
+}
+
+#[test]
 fn a_finished_task_leaves_the_snapshot_and_its_name_goes_with_it() {
     let runner = Runner::new();
     let task = runner.spawn_named("short", async {});

@@ -495,6 +495,9 @@ pub(crate) fn block_on<T>(
     sigint: Option<&Sigint>,
     park: Park,
 ) -> Result<T, Interrupted> {
+    // A new run (or close) begins: the coarse clock that dates what its
+    // first poll spawns was last read before it, maybe long ago.
+    shared.registry.ticks.mark();
     // The fast path: a future that is ready at once never touches the queues.
     if let Poll::Ready(output) = future.as_mut().poll(&mut Context::from_waker(waker)) {
         return if sigint.is_some_and(Sigint::is_interrupted) {
