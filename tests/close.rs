@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use runner::Runner;
+use runner::{Runner, TaskState};
 
 #[test]
 fn close_drops_the_future_of_each_pending_task_exactly_once() {
@@ -373,11 +373,20 @@ fn close_with_a_closing_waiter_ends_when_the_tasks_do_not_at_its_timeout() {
                 runner::yield_now().await;
             })
             .detach();
-        runner.run(runner::yield_now());
+        // Until the task waits on `closing()`: a worker may take a moment.
+        runner.run(async {
+            while !runner::tasks()
+                .iter()
+                .any(|task| task.polls() > 0 && task.state() == TaskState::Idle)
+            {
+                runner::yield_now().await;
+            }
+        });
         let report = runner.close();
         assert_eq!(
             (report.cancelled, report.dropped, report.abandoned),
-            (1, 0, 0)
+            (1, 0, 0),
+            "with {workers} worker(s)"
         );
         assert!(
             report.elapsed < timeout,
