@@ -41,7 +41,7 @@ fn main() {
 
 /// The checks, one child each.
 fn parent() {
-    let cases: [(&str, Case); 7] = [
+    let cases: [(&str, Case); 8] = [
         (
             "scope_on_main_exits_with_130_after_closing_the_runner",
             scope_on_main_exits_with_130_after_closing_the_runner,
@@ -53,6 +53,10 @@ fn parent() {
         (
             "an_interrupted_run_drops_the_tasks_of_its_group_before_try_run_returns",
             an_interrupted_run_drops_the_tasks_of_its_group_before_try_run_returns,
+        ),
+        (
+            "a_run_interrupted_in_its_first_poll_does_not_poll_its_future_again",
+            a_run_interrupted_in_its_first_poll_does_not_poll_its_future_again,
         ),
         (
             "a_second_ctrl_c_during_a_slow_drop_ends_the_process",
@@ -144,6 +148,17 @@ fn try_run_returns_interrupted_and_the_next_run_works() -> Result<(), String> {
     )
 }
 
+fn a_run_interrupted_in_its_first_poll_does_not_poll_its_future_again() -> Result<(), String> {
+    let mut child = Spawned::new("interrupted_then_yields")?;
+    child.wait_for("try_run: Err(Interrupted)")?;
+    let (status, out, err) = child.finish()?;
+    check(status.success(), format!("exit status {status:?}: {err}"))?;
+    check(
+        !out.contains("polled after Ctrl-C"),
+        format!("the future was polled after Ctrl-C: {out}"),
+    )
+}
+
 fn an_interrupted_run_drops_the_tasks_of_its_group_before_try_run_returns() -> Result<(), String> {
     let mut child = Spawned::new("group")?;
     child.wait_for("ready")?;
@@ -227,6 +242,17 @@ fn child(case: &str) {
             println!("try_run: {result:?}");
             assert_eq!(result, Err(Interrupted));
             println!("next run: {}", runner.run(async { 1 + 1 }));
+        }
+        "interrupted_then_yields" => {
+            let runner = Runner::new();
+            let result = runner.try_run(async {
+                // Ctrl-C during the first poll, which then yields (wakes
+                // itself): the run ends without polling it again.
+                signal_hook::low_level::raise(signal_hook::consts::SIGINT).unwrap();
+                runner::yield_now().await;
+                println!("polled after Ctrl-C");
+            });
+            println!("try_run: {result:?}");
         }
         "group" => {
             let runner = Runner::new();

@@ -515,11 +515,28 @@ pub(crate) fn block_on<T>(
 fn run_loop<T>(
     shared: &Shared,
     waker: &Waker,
-    future: Pin<&mut impl Future<Output = T>>,
+    mut future: Pin<&mut impl Future<Output = T>>,
     sigint: Option<&Sigint>,
     park: Park,
 ) -> Result<T, Interrupted> {
     let interrupted = || sigint.is_some_and(Sigint::is_interrupted);
+    // A future that only woke itself, from this thread, with no task ready
+    // (it yielded): the loop's first turn would run nothing and poll it
+    // again. That turn, without the loop's set-up, in the loop's order.
+    if !interrupted() {
+        if let Some(payload) = shared.panics.take_held() {
+            std::panic::resume_unwind(payload);
+        }
+        if take_lone_main_wake(&shared.scheduler) {
+            if let Poll::Ready(output) = future.as_mut().poll(&mut Context::from_waker(waker)) {
+                return if interrupted() {
+                    Err(Interrupted)
+                } else {
+                    Ok(output)
+                };
+            }
+        }
+    }
     let mut looping = Loop {
         shared,
         waker,
@@ -800,6 +817,15 @@ fn main_woken_here() -> bool {
 /// Takes [`main_woken_here`].
 fn take_main_woken_here() -> bool {
     local::try_with(|local| local.main_woken.replace(false)).unwrap_or(false)
+}
+
+/// Takes [`main_woken_here`] if no task of `scheduler`'s is ready: the run's
+/// future is all there is to poll.
+fn take_lone_main_wake(scheduler: &Scheduler) -> bool {
+    if scheduler.queues().is_some_and(|queues| !queues.is_empty()) {
+        return false;
+    }
+    local::try_with(|local| !local.queued.get() && local.main_woken.replace(false)).unwrap_or(false)
 }
 
 /// Marks the loop awake on this thread for one poll of [`Loop`]; while the
