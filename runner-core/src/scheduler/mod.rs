@@ -500,13 +500,19 @@ pub(crate) fn block_on<T>(
     shared.registry.ticks.mark();
     // The fast path: a future that is ready at once never touches the queues.
     if let Poll::Ready(output) = future.as_mut().poll(&mut Context::from_waker(waker)) {
-        return if sigint.is_some_and(Sigint::is_interrupted) {
-            Err(Interrupted)
-        } else {
-            Ok(output)
-        };
+        return unless_interrupted(sigint, output);
     }
     run_loop(shared, waker, future, sigint, park)
+}
+
+/// A run's `output`, or `Err(Interrupted)` if a Ctrl-C came during the run.
+#[inline]
+fn unless_interrupted<T>(sigint: Option<&Sigint>, output: T) -> Result<T, Interrupted> {
+    if sigint.is_some_and(Sigint::is_interrupted) {
+        Err(Interrupted)
+    } else {
+        Ok(output)
+    }
 }
 
 /// The rest of [`block_on`], for a future that was pending at its first
@@ -519,21 +525,16 @@ fn run_loop<T>(
     sigint: Option<&Sigint>,
     park: Park,
 ) -> Result<T, Interrupted> {
-    let interrupted = || sigint.is_some_and(Sigint::is_interrupted);
     // A future that only woke itself, from this thread, with no task ready
     // (it yielded): the loop's first turn would run nothing and poll it
     // again. That turn, without the loop's set-up, in the loop's order.
-    if !interrupted() {
+    if !sigint.is_some_and(Sigint::is_interrupted) {
         if let Some(payload) = shared.panics.take_held() {
             std::panic::resume_unwind(payload);
         }
         if take_lone_main_wake(&shared.scheduler) {
             if let Poll::Ready(output) = future.as_mut().poll(&mut Context::from_waker(waker)) {
-                return if interrupted() {
-                    Err(Interrupted)
-                } else {
-                    Ok(output)
-                };
+                return unless_interrupted(sigint, output);
             }
         }
     }
@@ -558,11 +559,7 @@ fn run_loop<T>(
         // so no wake that hit the no-op one is lost.
         Poll::Pending => wait(looping, park),
     }?;
-    if interrupted() {
-        Err(Interrupted)
-    } else {
-        Ok(output)
-    }
+    unless_interrupted(sigint, output)
 }
 
 /// Runs a loop that has to wait to completion, parked as `park` says.
