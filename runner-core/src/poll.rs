@@ -327,15 +327,28 @@ fn count(shared: &Shared, origin: Origin, payload: &(dyn Any + Send)) {
 
 /// Calls `poll`; in debug mode (`slow_poll` is the threshold), reports it if
 /// it took longer than the threshold, with the site `site` finds.
+#[inline]
 pub(crate) fn timed<R>(
     slow_poll: Option<Duration>,
     what: &str,
     site: &dyn Fn() -> &'static Location<'static>,
     poll: impl FnOnce() -> R,
 ) -> R {
-    let Some(threshold) = slow_poll else {
-        return poll();
-    };
+    match slow_poll {
+        None => poll(),
+        Some(threshold) => timed_debug(threshold, what, site, poll),
+    }
+}
+
+/// [`timed`] in debug mode, out of line: the clock readings stay off the
+/// path of every poll without it.
+#[inline(never)]
+fn timed_debug<R>(
+    threshold: Duration,
+    what: &str,
+    site: &dyn Fn() -> &'static Location<'static>,
+    poll: impl FnOnce() -> R,
+) -> R {
     let started = Instant::now();
     let result = poll();
     let took = started.elapsed();
