@@ -2,7 +2,9 @@
 //! `runner::tasks`, `runner::current_task`, `TaskInfo` and its line.
 //!
 //! States are observed with explicit signals (channels, a barrier), never
-//! with sleeps; no assertion depends on timing.
+//! with sleeps; no assertion depends on timing. One test is about a date:
+//! it pauses between runs so that a stale date would show, and its bound is
+//! the pause itself, not a speed.
 
 use std::collections::HashSet;
 use std::io;
