@@ -113,7 +113,7 @@ fn a_task_spawned_in_a_runs_first_poll_is_dated_by_that_run_not_the_last_one() {
     // its spawn, not from the previous run's last reading of the clock. The
     // pause makes a stale date visible; the bound is the pause itself, a
     // date, not a speed.
-    let pause = Duration::from_millis(300);
+    let pause = Duration::from_millis(100);
     let runner = Runner::new();
     runner.run(runner.spawn(async {}));
     thread::sleep(pause);
