@@ -548,10 +548,9 @@ fn run_loop<T>(
     // One turn of the loop before entering the reactor's `block_on`: a run
     // that only had tasks to run (or yielded beside ready tasks) ends here,
     // without paying for entering and leaving it (leaving wakes async-io's
-    // own thread). A
-    // run that goes on enters it now and stays in it: while no thread is in
-    // `block_on`, async-io's thread drives the reactor, and every I/O wake
-    // would cross threads.
+    // own thread). A run that goes on enters it now and stays in it: while
+    // no thread is in `block_on`, async-io's thread drives the reactor, and
+    // every I/O wake would cross threads.
     let mut cx = Context::from_waker(noop_waker());
     let output = match Pin::new(&mut looping).poll(&mut cx) {
         Poll::Ready(output) => output,
