@@ -819,10 +819,7 @@ fn take_main_woken_here() -> bool {
 /// Takes [`main_woken_here`] if no task of `scheduler`'s is ready: the run's
 /// future is all there is to poll.
 fn take_lone_main_wake(scheduler: &Scheduler) -> bool {
-    if scheduler.queues().is_some_and(|queues| !queues.is_empty()) {
-        return false;
-    }
-    local::try_with(|local| !local.queued.get() && local.main_woken.replace(false)).unwrap_or(false)
+    !scheduler.has_ready() && take_main_woken_here()
 }
 
 /// Marks the loop awake on this thread for one poll of [`Loop`]; while the
