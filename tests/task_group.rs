@@ -394,6 +394,27 @@ fn a_group_dropped_on_another_thread_drops_its_idle_send_tasks_there() {
 }
 
 #[test]
+fn a_group_dropped_inside_another_runners_run_drops_its_tasks_for_their_own_runner() {
+    let (own, other) = (Runner::new(), Runner::new());
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let guard = DropCounter(dropped.clone());
+    let group = parked_group(&own, guard);
+    // Dropped at once on this thread, while it polls another runner's tasks:
+    // the task leaves its own runner's registry, not the other's.
+    let other_task = other.spawn(std::future::pending::<()>());
+    other.run(async move {
+        runner::yield_now().await;
+        drop(group);
+    });
+    assert_eq!(dropped.load(Ordering::SeqCst), 1);
+    assert!(own.tasks().is_empty(), "{:?}", own.tasks());
+    assert_eq!(other.tasks().len(), 1, "{:?}", other.tasks());
+    drop(other_task);
+    assert_eq!(own.close().cancelled, 0);
+    assert_eq!(other.close().panicked, 0);
+}
+
+#[test]
 fn a_group_on_a_runner_with_workers_joins_in_spawn_order() {
     let runner = Runner::builder().worker_threads(2).build();
     let outputs = runner.run(async {

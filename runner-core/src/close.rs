@@ -215,7 +215,7 @@ fn finish(
 
 /// Runs the loop until `future` finishes or `timeout` passes.
 fn wait(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     waker: &Waker,
     timeout: Duration,
     future: Pin<&mut dyn Future<Output = ()>>,
@@ -232,7 +232,7 @@ fn wait(
 /// still inside a poll on a worker or a helper (close's `abandoned`: that
 /// thread drops them when the poll returns). Returns whether it dropped any.
 /// Call with the lifecycle cancelled, so that nothing polls them meanwhile.
-fn drop_tasks(shared: &Shared, deadline: Deadline) -> bool {
+fn drop_tasks(shared: &Arc<Shared>, deadline: Deadline) -> bool {
     debug_assert!(shared.lifecycle.is_cancelled());
     let mut any = false;
     let mut pause = Duration::from_micros(10);
@@ -262,24 +262,27 @@ fn drop_tasks(shared: &Shared, deadline: Deadline) -> bool {
 /// and drops what the queues hold, while that turns anything up (a dropped
 /// future may spawn or wake other tasks), a bounded number of times.
 /// Returns whether it dropped any.
-fn drop_pass(shared: &Shared) -> bool {
+fn drop_pass(shared: &Arc<Shared>) -> bool {
     // A queued runnable belongs to a registered task (a task leaves the
     // registry only once its future is gone): with none, there is nothing to
     // wake or drop. A spawn racing with this read is one that came after it.
     if shared.registry.pending() == 0 {
         return false;
     }
-    let mut any = false;
-    for _ in 0..ROUNDS {
-        for waker in shared.registry.wakers() {
-            waker.wake();
+    // The runner's tasks drop here: their `Polled` find it in `polling`.
+    local::polling(shared, || {
+        let mut any = false;
+        for _ in 0..ROUNDS {
+            for waker in shared.registry.wakers() {
+                waker.wake();
+            }
+            if !shared.scheduler.drop_queued(false) {
+                break;
+            }
+            any = true;
         }
-        if !shared.scheduler.drop_queued(false) {
-            break;
-        }
-        any = true;
-    }
-    any
+        any
+    })
 }
 
 /// Drops the runner's own handle to its context, whose values' `Drop` may
@@ -346,7 +349,7 @@ where
     let (shared, _) = local::current_or_panic("runner::on_close");
     let vars = context::current_vars();
     let span = TaskSpan::capture();
-    let polled = Polled::new(shared.clone(), Origin::cleanup(site), vars, span, cleanup);
+    let polled = Polled::cleanup(shared.clone(), Origin::cleanup(site), vars, span, cleanup);
     // Its outcome is dropped: a panic in it was counted by `Polled`.
     let cleanup: Cleanup = Box::pin(async move { drop(polled.await) });
     let mut cleanups = shared.hooks.cleanups();

@@ -1,5 +1,6 @@
-//! The one per-thread state: which runner this thread runs, which runners
-//! it has entered, the active loop's plain queues, and the context stack.
+//! The per-thread state: which runner this thread runs, which runners it
+//! has entered, the active loop's plain queues, the context stack, and
+//! whose tasks it polls now.
 //!
 //! Part of the core (floor 1), read together with `shared` and
 //! `scheduler/`: the running runner is a `Shared`, and the plain queues
@@ -31,6 +32,11 @@
 //!   flag whenever the loop stops being active (also while it sleeps).
 //! - `contexts` is the stack of entered contexts (see `context`): the top is
 //!   what `ContextVar::get` reads.
+//! - `POLLING` (a scoped thread-local beside `LOCAL`: it lends a borrowed
+//!   runner, which a `thread_local!` cannot hold without `unsafe`) names the
+//!   runner of every task polled or dropped on this thread while it is
+//!   polled or dropped. Loops set it for their whole length ([`polling`]);
+//!   `scheduler::Runnable` sets it around a task of any other runner.
 //!
 //! The thread-local is destroyed when the thread exits, and a `Runner` kept
 //! in another thread-local may close after that. So every access from a
@@ -47,6 +53,16 @@ use crate::context::vars::{Frame, Stack, Vars};
 use crate::debug;
 use crate::scheduler::{Runnable, Scheduler};
 use crate::shared::Shared;
+
+scoped_tls::scoped_thread_local! {
+    /// The runner whose tasks this thread polls or drops now: set around
+    /// every loop that runs tasks (a run's, a worker's, a helper's) and,
+    /// for a runnable of another runner, around that one runnable (see
+    /// `scheduler::Runnable`). A task's `Polled` reads its runner here
+    /// rather than keeping a count of it: that count's line moved between
+    /// the spawning thread and the worker twice per task.
+    static POLLING: Arc<Shared>
+}
 
 thread_local! {
     static LOCAL: Local = const {
@@ -161,6 +177,29 @@ pub(crate) fn try_with<R>(f: impl FnOnce(&Local) -> R) -> Option<R> {
 
 /// The panic of `function` (`Runner::run`, `Handle::block_on`, ...) called
 /// where a runner's loop is running already.
+/// Runs `f` with `shared` as the runner whose tasks this thread polls.
+#[inline]
+pub(crate) fn polling<R>(shared: &Arc<Shared>, f: impl FnOnce() -> R) -> R {
+    POLLING.set(shared, f)
+}
+
+/// Whether this thread polls the tasks of `shared` now.
+#[inline]
+pub(crate) fn polls_for(shared: &Arc<Shared>) -> bool {
+    POLLING.is_set() && POLLING.with(|polling| Arc::ptr_eq(polling, shared))
+}
+
+/// Calls `f` with the runner whose task is being polled or dropped here.
+///
+/// # Panics
+///
+/// Outside [`polling`]: only a `scheduler::Runnable` runs or drops a task,
+/// and it sets its runner first.
+#[inline]
+pub(crate) fn with_polling<R>(f: impl FnOnce(&Arc<Shared>) -> R) -> R {
+    POLLING.with(f)
+}
+
 #[track_caller]
 pub(crate) fn nested(function: &str) -> ! {
     panic!("`{function}` cannot be called from a running event loop; `.await` the future instead")

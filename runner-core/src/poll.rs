@@ -140,11 +140,38 @@ impl Origin {
     }
 }
 
+/// How a [`Polled`] reaches its runner.
+pub(crate) trait Home {
+    /// Calls `f` with the runner.
+    fn with<R>(&self, f: impl FnOnce(&Arc<Shared>) -> R) -> R;
+}
+
+/// A task's way: through the thread, which polls or drops a task only
+/// inside its runner's [`local::polling`] (`scheduler::Runnable` makes sure
+/// of it). No bytes, and no count of the runner per task.
+pub(crate) struct Polling;
+
+impl Home for Polling {
+    #[inline]
+    fn with<R>(&self, f: impl FnOnce(&Arc<Shared>) -> R) -> R {
+        local::with_polling(f)
+    }
+}
+
+/// A cleanup's way: its own count of the runner, since close polls and
+/// drops it as a plain future, and `on_close` may drop it on any thread.
+impl Home for Arc<Shared> {
+    #[inline]
+    fn with<R>(&self, f: impl FnOnce(&Arc<Shared>) -> R) -> R {
+        f(self)
+    }
+}
+
 pin_project! {
     /// A task's or a cleanup's future, in its own context.
-    pub(crate) struct Polled<F> {
-        // The runner it belongs to.
-        shared: Arc<Shared>,
+    pub(crate) struct Polled<F, H: Home = Polling> {
+        // How it reaches the runner it belongs to.
+        home: H,
         // Its context: its own values, switched in on every poll.
         vars: Vars,
         // tracing: the span it was spawned in, entered on every poll and
@@ -155,25 +182,25 @@ pin_project! {
         stage: Stage<F>,
     }
 
-    impl<F> PinnedDrop for Polled<F> {
+    impl<F, H: Home> PinnedDrop for Polled<F, H> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            #[cfg(feature = "tokio")] // tokio: drops happen in the runner's tokio context
-            let _tokio = crate::tokio::enter(&this.shared.tokio);
-            #[cfg(feature = "tracing")] // tracing: dropped in its span
-            let _span = this.span.enter();
-            let origin = this.stage.origin();
-            let unfinished = this.stage.is_live();
-            if unfinished {
-                drop_future(this.vars, this.stage, this.shared, origin);
-            }
-            release(this.vars, this.shared, origin);
-            if let Some(key) = origin.key() {
-                let dropped = unfinished && !this.shared.lifecycle.is_open();
-                this.shared
-                    .registry
-                    .unregister(&this.shared.lifecycle, key, dropped);
-            }
+            this.home.with(|shared| {
+                #[cfg(feature = "tokio")] // tokio: drops happen in the runner's tokio context
+                let _tokio = crate::tokio::enter(&shared.tokio);
+                #[cfg(feature = "tracing")] // tracing: dropped in its span
+                let _span = this.span.enter();
+                let origin = this.stage.origin();
+                let unfinished = this.stage.is_live();
+                if unfinished {
+                    drop_future(this.vars, this.stage, shared, origin);
+                }
+                release(this.vars, shared, origin);
+                if let Some(key) = origin.key() {
+                    let dropped = unfinished && !shared.lifecycle.is_open();
+                    shared.registry.unregister(&shared.lifecycle, key, dropped);
+                }
+            });
         }
     }
 }
@@ -218,18 +245,32 @@ impl<F> Stage<F> {
 }
 
 impl<F: Future> Polled<F> {
-    /// A task or cleanup in `origin`, starting in `vars` and `span` (see
+    /// A task in `origin`, starting in `vars` and `span` (see
     /// [`TaskSpan::capture`], called by the spawner before the registry's
-    /// lock: a subscriber's code never runs under it).
-    pub(crate) fn new(
+    /// lock: a subscriber's code never runs under it). Only a
+    /// `scheduler::Runnable` may poll or drop it.
+    pub(crate) fn new(origin: Origin, vars: Vars, span: TaskSpan, future: F) -> Polled<F> {
+        Polled::with_home(Polling, origin, vars, span, future)
+    }
+}
+
+impl<F: Future> Polled<F, Arc<Shared>> {
+    /// A cleanup of `shared` registered at `origin`, otherwise as [`new`](Polled::new).
+    pub(crate) fn cleanup(
         shared: Arc<Shared>,
         origin: Origin,
         vars: Vars,
         span: TaskSpan,
         future: F,
-    ) -> Polled<F> {
+    ) -> Polled<F, Arc<Shared>> {
+        Polled::with_home(shared, origin, vars, span, future)
+    }
+}
+
+impl<F: Future, H: Home> Polled<F, H> {
+    fn with_home(home: H, origin: Origin, vars: Vars, span: TaskSpan, future: F) -> Polled<F, H> {
         Polled {
-            shared,
+            home,
             vars,
             span,
             stage: Stage::Live { origin, future },
@@ -237,63 +278,73 @@ impl<F: Future> Polled<F> {
     }
 }
 
-impl<F: Future> Future for Polled<F> {
+impl<F: Future, H: Home> Future for Polled<F, H> {
     type Output = Outcome<F::Output>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let origin = this.stage.origin();
-        let (shared, label) = (&**this.shared, origin.label());
-        #[cfg(feature = "tokio")] // tokio: polls happen in the runner's tokio context
-        let _tokio = crate::tokio::enter(&shared.tokio);
-        // A registered task: running from now on, for snapshots.
-        let key = origin.key();
-        let beat = key.and_then(|key| shared.registry.beat(key));
-        let before = beat.map(|beat| beat.start());
-        let mut stage = this.stage;
-        let site = || origin.site(shared);
-        let vars = &mut *this.vars;
         #[cfg(feature = "tracing")] // tracing: polled in its own span
         let _span = this.span.enter();
-        let polled = timed(shared.slow_poll, label.describe(), &site, || {
-            context::scope_task(vars, key, || {
-                let StageProj::Live { future, .. } = stage.as_mut().project() else {
-                    unreachable!("a finished future is never polled again");
-                };
-                let polled = panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx)));
-                if !matches!(polled, Ok(Poll::Pending)) {
-                    // Finished: the future drops now, within the same context
-                    // switch, rather than whenever the allocation goes.
-                    if let Err(payload) =
-                        panic::catch_unwind(AssertUnwindSafe(|| stage.as_mut().finish()))
-                    {
-                        count(shared, origin, &*payload);
-                    }
-                }
-                polled
-            })
-        });
-        // Counted and dated, with the coarse clock; no longer running.
-        if let (Some(beat), Some(before)) = (beat, before) {
-            beat.end(before, shared.registry.ticks.now());
-        }
-        let outcome = match polled {
-            Ok(Poll::Pending) => return Poll::Pending,
-            Ok(Poll::Ready(output)) => {
-                let site = beat.map_or_else(|| origin.site_id(shared), |beat| beat.site());
-                Ok(Output::new(output, site))
-            }
-            Err(payload) => {
-                let site = origin.site(shared);
-                let mut caught = CaughtPanic::new(payload, Some(this.shared.clone()), site);
-                // A shared test's task carries its test's sink in its context.
-                caught.sink = context::scope(vars, || PANIC_SINK.get());
-                Err(Box::new(caught.counted_if_closing()))
-            }
-        };
-        release(vars, shared, origin);
-        Poll::Ready(outcome)
+        let (vars, stage) = (this.vars, this.stage);
+        this.home.with(|shared| poll_in(shared, vars, stage, cx))
     }
+}
+
+/// [`Polled::poll`], with its runner found.
+fn poll_in<F: Future>(
+    shared: &Arc<Shared>,
+    vars: &mut Vars,
+    mut stage: Pin<&mut Stage<F>>,
+    cx: &mut Context<'_>,
+) -> Poll<Outcome<F::Output>> {
+    let origin = stage.origin();
+    let label = origin.label();
+    #[cfg(feature = "tokio")] // tokio: polls happen in the runner's tokio context
+    let _tokio = crate::tokio::enter(&shared.tokio);
+    // A registered task: running from now on, for snapshots.
+    let key = origin.key();
+    let beat = key.and_then(|key| shared.registry.beat(key));
+    let before = beat.map(|beat| beat.start());
+    let site = || origin.site(shared);
+    let polled = timed(shared.slow_poll, label.describe(), &site, || {
+        context::scope_task(vars, key, || {
+            let StageProj::Live { future, .. } = stage.as_mut().project() else {
+                unreachable!("a finished future is never polled again");
+            };
+            let polled = panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx)));
+            if !matches!(polled, Ok(Poll::Pending)) {
+                // Finished: the future drops now, within the same context
+                // switch, rather than whenever the allocation goes.
+                if let Err(payload) =
+                    panic::catch_unwind(AssertUnwindSafe(|| stage.as_mut().finish()))
+                {
+                    count(shared, origin, &*payload);
+                }
+            }
+            polled
+        })
+    });
+    // Counted and dated, with the coarse clock; no longer running.
+    if let (Some(beat), Some(before)) = (beat, before) {
+        beat.end(before, shared.registry.ticks.now());
+    }
+    let outcome = match polled {
+        Ok(Poll::Pending) => return Poll::Pending,
+        Ok(Poll::Ready(output)) => {
+            let site = beat.map_or_else(|| origin.site_id(shared), |beat| beat.site());
+            Ok(Output::new(output, site))
+        }
+        Err(payload) => {
+            let site = origin.site(shared);
+            let mut caught = CaughtPanic::new(payload, Some(shared.clone()), site);
+            // A shared test's task carries its test's sink in its context.
+            caught.sink = context::scope(vars, || PANIC_SINK.get());
+            Err(Box::new(caught.counted_if_closing()))
+        }
+    };
+    release(vars, shared, origin);
+    Poll::Ready(outcome)
 }
 
 /// Drops an unfinished future inside its context; a panic there is counted.
@@ -628,20 +679,20 @@ mod tests {
     }
 
     #[test]
-    fn a_polled_future_costs_32_bytes_beside_a_future_without_a_niche() {
-        // The runner (8), the context (16), the stage's tag and origin (8);
-        // see "where each byte goes" in BENCHMARKS.md.
+    fn a_polled_future_costs_24_bytes_beside_a_future_without_a_niche() {
+        // The context (16), the stage's tag and origin (8): no runner, which
+        // the thread lends it; see "where each byte goes" in BENCHMARKS.md.
         let beside = mem::size_of::<Polled<Forty>>() - mem::size_of::<Forty>();
-        assert_eq!(beside, 32 + mem::size_of::<TaskSpan>());
+        assert_eq!(beside, 24 + mem::size_of::<TaskSpan>());
         assert_eq!(mem::size_of::<Origin>(), 4);
     }
 
     #[test]
-    fn a_unit_outcome_is_smaller_than_the_smallest_polled_future() {
+    fn a_unit_outcome_is_no_larger_than_the_smallest_polled_future() {
         // What async-task keeps in a union with the future: the outcome, or
         // its own panic (unused: runner catches them all).
         let output = mem::size_of::<Result<Outcome<()>, Box<dyn Any + Send>>>();
         assert_eq!(output, 24);
-        assert!(output < mem::size_of::<Polled<std::future::Ready<()>>>());
+        assert!(output <= mem::size_of::<Polled<std::future::Ready<()>>>());
     }
 }

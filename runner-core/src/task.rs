@@ -61,7 +61,7 @@ where
     // tracing: the spawner's span, taken before the registry's lock.
     let span = TaskSpan::capture();
     register(shared, submitter, site, name, |place| {
-        let polled = Polled::new(shared.clone(), Origin::task(place), vars, span, future);
+        let polled = Polled::new(Origin::task(place), vars, span, future);
         async_task::Builder::new()
             .metadata(shared.clone())
             .spawn(|_| polled, scheduler::schedule_global)
@@ -83,7 +83,7 @@ where
     // Only the runner's own thread spawns local tasks.
     let span = TaskSpan::capture();
     register(shared, Submitter::Owner, site, name, |place| {
-        let polled = Polled::new(shared.clone(), Origin::task(place), vars, span, future);
+        let polled = Polled::new(Origin::task(place), vars, span, future);
         async_task::Builder::new()
             .metadata(shared.clone())
             .spawn_local(|_| polled, scheduler::schedule_local)
@@ -98,7 +98,12 @@ fn register<T>(
     submitter: Submitter,
     site: &'static Location<'static>,
     name: Name,
-    spawn: impl FnOnce(Place) -> (Runnable, async_task::Task<Outcome<T>, Arc<Shared>>),
+    spawn: impl FnOnce(
+        Place,
+    ) -> (
+        async_task::Runnable<Arc<Shared>>,
+        async_task::Task<Outcome<T>, Arc<Shared>>,
+    ),
 ) -> Result<Task<T>, Closed> {
     match shared
         .registry
@@ -107,7 +112,7 @@ fn register<T>(
         Admission::Open(task, key) => Ok(Task::new(task.fallible(), key)),
         Admission::Closed(runnable, task) => {
             // Dropping the runnable drops the future, in its context.
-            drop(runnable);
+            drop(Runnable::new(runnable));
             Ok(Task::new(task.fallible(), usize::MAX))
         }
         Admission::Refused => Err(Closed),

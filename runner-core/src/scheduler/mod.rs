@@ -58,6 +58,7 @@ mod worker;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -82,10 +83,91 @@ pub(crate) use worker::{help, Workers};
 /// waker around each call and hands a woken waker's reference on to the
 /// runnable: two atomic reference count operations fewer per schedule, three
 /// per wake of a waker by value.
-pub(crate) type Runnable = async_task::Runnable<Arc<Shared>>;
+///
+/// A task's `Polled` keeps no count of its runner: it reads it from the
+/// thread's [`local::polling`], which this type sets (if the thread's loop
+/// has not already) wherever the task is run or dropped, so no other code
+/// may run or drop an async-task runnable of a runner.
+pub(crate) struct Runnable(Option<async_task::Runnable<Arc<Shared>>>);
+
+impl Runnable {
+    /// Takes charge of a runnable that async-task handed out.
+    #[inline]
+    pub(crate) fn new(runnable: async_task::Runnable<Arc<Shared>>) -> Runnable {
+        Runnable(Some(runnable))
+    }
+
+    #[inline]
+    fn inner(&self) -> &async_task::Runnable<Arc<Shared>> {
+        match &self.0 {
+            Some(runnable) => runnable,
+            None => unreachable!("a runnable is only emptied as it is consumed"),
+        }
+    }
+
+    /// The runner the task belongs to.
+    #[inline]
+    pub(crate) fn metadata(&self) -> &Arc<Shared> {
+        self.inner().metadata()
+    }
+
+    /// A waker of the task.
+    pub(crate) fn waker(&self) -> Waker {
+        self.inner().waker()
+    }
+
+    /// Polls the task (or drops its future, if it was cancelled), in its
+    /// runner's [`local::polling`].
+    #[inline]
+    pub(crate) fn run(self) {
+        // Consumed here: nothing left for `Drop` (whose call the compiler
+        // kept even for the emptied runnable).
+        let mut this = ManuallyDrop::new(self);
+        if let Some(runnable) = this.0.take() {
+            if local::polls_for(runnable.metadata()) {
+                runnable.run();
+            } else {
+                run_elsewhere(runnable);
+            }
+        }
+    }
+}
+
+impl Drop for Runnable {
+    /// Drops the task's future (cancelling it) in its runner's
+    /// [`local::polling`].
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(runnable) = self.0.take() {
+            if local::polls_for(runnable.metadata()) {
+                drop(runnable);
+            } else {
+                drop_elsewhere(runnable);
+            }
+        }
+    }
+}
+
+/// Runs a runnable on a thread that is not polling its runner's tasks (a
+/// cancelled task's drop, or another runner's loop): with a count of the
+/// runner of its own, since the runnable may be the last to hold one.
+#[cold]
+fn run_elsewhere(runnable: async_task::Runnable<Arc<Shared>>) {
+    let shared = runnable.metadata().clone();
+    local::polling(&shared, || runnable.run());
+}
+
+/// Drops a runnable where its runner's tasks are not being polled; see
+/// [`run_elsewhere`].
+#[cold]
+fn drop_elsewhere(runnable: async_task::Runnable<Arc<Shared>>) {
+    let shared = runnable.metadata().clone();
+    local::polling(&shared, || drop(runnable));
+}
 
 /// Schedules a woken `Send` task.
-pub(crate) fn schedule_global(runnable: Runnable) {
+pub(crate) fn schedule_global(runnable: async_task::Runnable<Arc<Shared>>) {
+    let runnable = Runnable::new(runnable);
     let scheduler = &runnable.metadata().scheduler;
     let (here, cancelling) = scheduler.look_here();
     if cancelling {
@@ -130,7 +212,8 @@ fn push_here(runnable: Runnable) -> Option<Runnable> {
 }
 
 /// Schedules a woken `spawn_local` task.
-pub(crate) fn schedule_local(runnable: Runnable) {
+pub(crate) fn schedule_local(runnable: async_task::Runnable<Arc<Shared>>) {
+    let runnable = Runnable::new(runnable);
     let (here, cancelling) = runnable.metadata().scheduler.look_here();
     // Only the runner's own thread may drop a local task's future.
     if cancelling && (here || is_own_thread(runnable.metadata())) {
@@ -489,7 +572,7 @@ impl Scheduler {
 /// task finished meanwhile.
 #[inline]
 pub(crate) fn block_on<T>(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     waker: &Waker,
     mut future: Pin<&mut impl Future<Output = T>>,
     sigint: Option<&Sigint>,
@@ -519,7 +602,7 @@ fn unless_interrupted<T>(sigint: Option<&Sigint>, output: T) -> Result<T, Interr
 /// poll; kept out of line so that the ready path stays small.
 #[inline(never)]
 fn run_loop<T>(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     waker: &Waker,
     mut future: Pin<&mut impl Future<Output = T>>,
     sigint: Option<&Sigint>,
@@ -538,6 +621,22 @@ fn run_loop<T>(
             }
         }
     }
+    // The loop runs the runner's tasks: their `Polled` find it here.
+    local::polling(shared, || {
+        let output = drive(shared, waker, future, sigint, park)?;
+        unless_interrupted(sigint, output)
+    })
+}
+
+/// Drives the run's future with the runner's tasks to completion: the loop
+/// of [`run_loop`].
+fn drive<T>(
+    shared: &Shared,
+    waker: &Waker,
+    future: Pin<&mut impl Future<Output = T>>,
+    sigint: Option<&Sigint>,
+    park: Park,
+) -> Result<T, Interrupted> {
     let mut looping = Loop {
         shared,
         waker,
@@ -552,13 +651,12 @@ fn run_loop<T>(
     // no thread is in `block_on`, async-io's thread drives the reactor, and
     // every I/O wake would cross threads.
     let mut cx = Context::from_waker(noop_waker());
-    let output = match Pin::new(&mut looping).poll(&mut cx) {
+    match Pin::new(&mut looping).poll(&mut cx) {
         Poll::Ready(output) => output,
         // The wait polls the loop again at once, registering its real waker,
         // so no wake that hit the no-op one is lost.
         Poll::Pending => wait(looping, park),
-    }?;
-    unless_interrupted(sigint, output)
+    }
 }
 
 /// Runs a loop that has to wait to completion, parked as `park` says.

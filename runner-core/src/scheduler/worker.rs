@@ -353,7 +353,8 @@ pub(crate) fn help<F: Future>(shared: &Arc<Shared>, future: Pin<&mut F>) -> Opti
     };
     // Polled again at once with the real waker, so no wake is lost; the
     // thread parks the plain way: the runner's own thread drives the reactor.
-    wait::park_on(own.or(helping))
+    // The runner's tasks run here: their `Polled` find it in `polling`.
+    local::polling(shared, || wait::park_on(own.or(helping)))
 }
 
 /// Counts a sleeping worker or helper out of [`Workers::sleeping`].
@@ -417,27 +418,30 @@ fn work(shared: Arc<Shared>) {
     let scheduler = &shared.scheduler;
     let workers = &scheduler.workers;
     let global = scheduler.global();
-    async_io::block_on(async {
-        let mut ran = 0usize;
-        loop {
-            if workers.is_stopping() {
-                return;
-            }
-            if let Ok(runnable) = global.pop() {
-                super::run(runnable);
-                ran += 1;
-                // The coarse clock that dates polls, every budget of tasks.
-                if ran % super::BUDGET == 0 {
-                    shared.registry.ticks.mark();
+    // The runner's tasks run here: their `Polled` find it in `polling`.
+    local::polling(&shared, || {
+        async_io::block_on(async {
+            let mut ran = 0usize;
+            loop {
+                if workers.is_stopping() {
+                    return;
                 }
-                continue;
+                if let Ok(runnable) = global.pop() {
+                    super::run(runnable);
+                    ran += 1;
+                    // The coarse clock that dates polls, every budget of tasks.
+                    if ran % super::BUDGET == 0 {
+                        shared.registry.ticks.mark();
+                    }
+                    continue;
+                }
+                if workers.watch(global) {
+                    continue;
+                }
+                workers.sleep(&shared, global).await;
+                shared.registry.ticks.mark();
             }
-            if workers.watch(global) {
-                continue;
-            }
-            workers.sleep(&shared, global).await;
-            shared.registry.ticks.mark();
-        }
+        })
     });
     // A poll that outlasted close may have rescheduled its task, or left it
     // registered: drop it (and anything else left) here, where nobody will
