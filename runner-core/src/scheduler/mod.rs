@@ -127,7 +127,9 @@ impl Runnable {
             if local::polls_for(runnable.metadata()) {
                 runnable.run();
             } else {
-                run_elsewhere(runnable);
+                lend_runner(runnable, |runnable| {
+                    runnable.run();
+                });
             }
         }
     }
@@ -142,27 +144,23 @@ impl Drop for Runnable {
             if local::polls_for(runnable.metadata()) {
                 drop(runnable);
             } else {
-                drop_elsewhere(runnable);
+                lend_runner(runnable, drop);
             }
         }
     }
 }
 
-/// Runs a runnable on a thread that is not polling its runner's tasks (a
-/// cancelled task's drop, or another runner's loop): with a count of the
-/// runner of its own, since the runnable may be the last to hold one.
+/// Runs or drops (`f`) a runnable on a thread that is not polling its
+/// runner's tasks (a task cancelled elsewhere, a runnable dropped in another
+/// runner's loop): lends the task its runner through a count of its own,
+/// since the runnable may hold the last one.
 #[cold]
-fn run_elsewhere(runnable: async_task::Runnable<Arc<Shared>>) {
+fn lend_runner(
+    runnable: async_task::Runnable<Arc<Shared>>,
+    f: impl FnOnce(async_task::Runnable<Arc<Shared>>),
+) {
     let shared = runnable.metadata().clone();
-    local::polling(&shared, || runnable.run());
-}
-
-/// Drops a runnable where its runner's tasks are not being polled; see
-/// [`run_elsewhere`].
-#[cold]
-fn drop_elsewhere(runnable: async_task::Runnable<Arc<Shared>>) {
-    let shared = runnable.metadata().clone();
-    local::polling(&shared, || drop(runnable));
+    local::polling(&shared, || f(runnable));
 }
 
 /// Schedules a woken `Send` task.
