@@ -192,10 +192,11 @@ pub(crate) fn schedule_global(runnable: async_task::Runnable<Arc<Shared>>) {
 /// Pushes a `Send` task woken by its runner's loop, awake on this thread,
 /// to the shared queue, reaching the runner through the thread's running
 /// one: the loop keeps it alive, so the push needs no count of the runner
-/// of its own. That count is a contended line with workers, which drop the
-/// runner's count as each task ends: its increment and decrement were two
-/// thirds of a fan-out's schedules. Gives the runnable back if the running
-/// runner is another one (never expected).
+/// of its own. That count is a contended line with workers, which may
+/// drop a finished task's count of the runner (its metadata) as they free
+/// it: an increment and decrement per push were two thirds of a fan-out's
+/// schedules. Gives the runnable back if the running runner is another one
+/// (never expected).
 fn push_here(runnable: Runnable) -> Option<Runnable> {
     let address = runnable.metadata().scheduler.address();
     let mut runnable = Some(runnable);
