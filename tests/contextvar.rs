@@ -112,6 +112,58 @@ fn a_task_cannot_reset_a_token_of_its_parent() {
     assert!(message.contains("another context"), "{message}");
 }
 
+#[test]
+fn a_task_resets_a_token_it_made_polls_earlier_on_any_thread() {
+    static C: ContextVar<u32> = ContextVar::new("c");
+    for workers in [0, 2] {
+        let runner = Runner::builder().worker_threads(workers).build();
+        let seen = runner.run(async {
+            runner::spawn(async {
+                let token = C.set(1);
+                for _ in 0..10 {
+                    runner::yield_now().await;
+                }
+                C.reset(token);
+                C.get()
+            })
+            .await
+        });
+        assert_eq!(seen, None, "with {workers} worker(s)");
+    }
+}
+
+#[test]
+fn a_token_of_a_finished_task_is_refused_by_the_tasks_after_it() {
+    static C: ContextVar<u32> = ContextVar::new("c");
+    let runner = Runner::new();
+    // One after the other, each task in the place the last one left.
+    let mut token = runner.run(async { runner::spawn(async { C.set(1) }).await });
+    for _ in 0..3 {
+        let message = panic_message(|| {
+            runner.run(async move { runner::spawn(async move { C.reset(token) }).await })
+        });
+        assert!(message.contains("another context"), "{message}");
+        token = runner.run(async { runner::spawn(async { C.set(1) }).await });
+    }
+}
+
+#[test]
+fn an_on_close_cleanup_resets_a_token_it_made_polls_earlier() {
+    static C: ContextVar<u32> = ContextVar::new("c");
+    let (sender, receiver) = mpsc::channel();
+    let runner = Runner::new();
+    runner.run(async move {
+        runner::on_close(async move {
+            let token = C.set(1);
+            runner::yield_now().await;
+            let reset = panic::catch_unwind(AssertUnwindSafe(|| C.reset(token)));
+            sender.send((reset.is_ok(), C.get())).unwrap();
+        });
+    });
+    runner.close();
+    assert_eq!(receiver.try_recv(), Ok((true, None)));
+}
+
 // 3. `Context`: new, current, run, copy, clone, already entered.
 
 #[test]

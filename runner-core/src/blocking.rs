@@ -74,7 +74,7 @@ where
     R: Send + 'static,
 {
     let site = Location::caller();
-    let mut vars = context::current_vars();
+    let mut values = context::current_vars().into_values();
     let shared = local::current().map(|(shared, _)| shared);
     let job = shared.clone().map(Job::start);
     let owner = shared.clone();
@@ -87,9 +87,11 @@ where
         let _tokio = tokio.enter();
         #[cfg(feature = "tracing")] // tracing
         let _span = span.enter();
-        let result = context::scope(&mut vars, || panic::catch_unwind(AssertUnwindSafe(f)));
+        let result = context::scope(&mut values, 0, None, || {
+            panic::catch_unwind(AssertUnwindSafe(f))
+        });
         // The context's values, and later the result, may panic when dropped.
-        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| drop(vars))) {
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| drop(values))) {
             if let Some(shared) = &shared {
                 shared.panics.count(
                     format_args!("the context of the blocking job started at {site}"),

@@ -43,7 +43,7 @@ use std::time::{Duration, Instant};
 
 use pin_project_lite::pin_project;
 
-use crate::context::{self, ContextVar, Vars};
+use crate::context::{self, ContextVar, Values, Vars};
 use crate::debug;
 use crate::info::SiteId;
 use crate::local;
@@ -140,10 +140,11 @@ impl Origin {
     }
 }
 
-/// How a [`Polled`] reaches its runner.
+/// How a [`Polled`] reaches its runner, and the identity of its context.
 pub(crate) trait Home {
-    /// Calls `f` with the runner.
-    fn with<R>(&self, f: impl FnOnce(&Arc<Shared>) -> R) -> R;
+    /// Calls `f` with the runner and the context identity; `None` for a
+    /// task, whose identity is its task id (`context::task_context_id`).
+    fn with<R>(&self, f: impl FnOnce(&Arc<Shared>, Option<u64>) -> R) -> R;
 }
 
 /// A task's way: through the thread, which polls or drops a task only
@@ -153,17 +154,23 @@ pub(crate) struct Polling;
 
 impl Home for Polling {
     #[inline]
-    fn with<R>(&self, f: impl FnOnce(&Arc<Shared>) -> R) -> R {
-        local::with_polling(f)
+    fn with<R>(&self, f: impl FnOnce(&Arc<Shared>, Option<u64>) -> R) -> R {
+        local::with_polling(|shared| f(shared, None))
     }
 }
 
 /// A cleanup's way: its own count of the runner, since close polls and
-/// drops it as a plain future, and `on_close` may drop it on any thread.
-impl Home for Arc<Shared> {
+/// drops it as a plain future, and `on_close` may drop it on any thread;
+/// and a context identity of its own, since it has no task id.
+pub(crate) struct Cleanup {
+    shared: Arc<Shared>,
+    context: u64,
+}
+
+impl Home for Cleanup {
     #[inline]
-    fn with<R>(&self, f: impl FnOnce(&Arc<Shared>) -> R) -> R {
-        f(self)
+    fn with<R>(&self, f: impl FnOnce(&Arc<Shared>, Option<u64>) -> R) -> R {
+        f(&self.shared, Some(self.context))
     }
 }
 
@@ -173,7 +180,7 @@ pin_project! {
         // How it reaches the runner it belongs to.
         home: H,
         // Its context: its own values, switched in on every poll.
-        vars: Vars,
+        values: Values,
         // tracing: the span it was spawned in, entered on every poll and
         // drop (no bytes without the feature).
         span: TaskSpan,
@@ -185,7 +192,7 @@ pin_project! {
     impl<F, H: Home> PinnedDrop for Polled<F, H> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            this.home.with(|shared| {
+            this.home.with(|shared, context| {
                 #[cfg(feature = "tokio")] // tokio: drops happen in the runner's tokio context
                 let _tokio = crate::tokio::enter(&shared.tokio);
                 #[cfg(feature = "tracing")] // tracing: dropped in its span
@@ -193,9 +200,11 @@ pin_project! {
                 let origin = this.stage.origin();
                 let unfinished = this.stage.is_live();
                 if unfinished {
-                    drop_future(this.vars, this.stage, shared, origin);
+                    let beat = origin.key().and_then(|key| shared.registry.beat(key));
+                    let id = context.unwrap_or_else(|| task_context(beat));
+                    drop_future(this.values, id, this.stage, shared, origin);
                 }
-                release(this.vars, shared, origin);
+                release(this.values, shared, origin);
                 if let Some(key) = origin.key() {
                     let dropped = unfinished && !shared.lifecycle.is_open();
                     shared.registry.unregister(&shared.lifecycle, key, dropped);
@@ -254,7 +263,7 @@ impl<F: Future> Polled<F> {
     }
 }
 
-impl<F: Future> Polled<F, Arc<Shared>> {
+impl<F: Future> Polled<F, Cleanup> {
     /// A cleanup of `shared` registered at `origin`, otherwise as [`new`](Polled::new).
     pub(crate) fn cleanup(
         shared: Arc<Shared>,
@@ -262,8 +271,12 @@ impl<F: Future> Polled<F, Arc<Shared>> {
         vars: Vars,
         span: TaskSpan,
         future: F,
-    ) -> Polled<F, Arc<Shared>> {
-        Polled::with_home(shared, origin, vars, span, future)
+    ) -> Polled<F, Cleanup> {
+        let home = Cleanup {
+            shared,
+            context: context::new_context_id(),
+        };
+        Polled::with_home(home, origin, vars, span, future)
     }
 }
 
@@ -271,7 +284,8 @@ impl<F: Future, H: Home> Polled<F, H> {
     fn with_home(home: H, origin: Origin, vars: Vars, span: TaskSpan, future: F) -> Polled<F, H> {
         Polled {
             home,
-            vars,
+            // A task's values are a snapshot, with no identity yet.
+            values: vars.into_values(),
             span,
             stage: Stage::Live { origin, future },
         }
@@ -286,15 +300,25 @@ impl<F: Future, H: Home> Future for Polled<F, H> {
         let this = self.project();
         #[cfg(feature = "tracing")] // tracing: polled in its own span
         let _span = this.span.enter();
-        let (vars, stage) = (this.vars, this.stage);
-        this.home.with(|shared| poll_in(shared, vars, stage, cx))
+        let (values, stage) = (this.values, this.stage);
+        this.home
+            .with(|shared, context| poll_in(shared, values, context, stage, cx))
     }
 }
 
-/// [`Polled::poll`], with its runner found.
+/// The context identity of the task whose registry numbers are `beat`: 0
+/// (assigned if needed) for a task with none, which is only ever dropped.
+#[inline]
+fn task_context(beat: Option<registry::Beat<'_>>) -> u64 {
+    beat.map_or(0, |beat| context::task_context_id(beat.id()))
+}
+
+/// [`Polled::poll`], with its runner found, and its context identity
+/// (`None`: the task's own, from its id).
 fn poll_in<F: Future>(
     shared: &Arc<Shared>,
-    vars: &mut Vars,
+    values: &mut Values,
+    context: Option<u64>,
     mut stage: Pin<&mut Stage<F>>,
     cx: &mut Context<'_>,
 ) -> Poll<Outcome<F::Output>> {
@@ -306,9 +330,10 @@ fn poll_in<F: Future>(
     let key = origin.key();
     let beat = key.and_then(|key| shared.registry.beat(key));
     let before = beat.map(|beat| beat.start());
+    let id = context.unwrap_or_else(|| task_context(beat));
     let site = || origin.site(shared);
     let polled = timed(shared.slow_poll, label.describe(), &site, || {
-        context::scope_task(vars, key, || {
+        context::scope(values, id, key, || {
             let StageProj::Live { future, .. } = stage.as_mut().project() else {
                 unreachable!("a finished future is never polled again");
             };
@@ -339,17 +364,23 @@ fn poll_in<F: Future>(
             let site = origin.site(shared);
             let mut caught = CaughtPanic::new(payload, Some(shared.clone()), site);
             // A shared test's task carries its test's sink in its context.
-            caught.sink = context::scope(vars, || PANIC_SINK.get());
+            caught.sink = context::scope(values, id, None, || PANIC_SINK.get());
             Err(Box::new(caught.counted_if_closing()))
         }
     };
-    release(vars, shared, origin);
+    release(values, shared, origin);
     Poll::Ready(outcome)
 }
 
 /// Drops an unfinished future inside its context; a panic there is counted.
-fn drop_future<F>(vars: &mut Vars, stage: Pin<&mut Stage<F>>, shared: &Shared, origin: Origin) {
-    let dropped = context::scope(vars, || {
+fn drop_future<F>(
+    values: &mut Values,
+    id: u64,
+    stage: Pin<&mut Stage<F>>,
+    shared: &Shared,
+    origin: Origin,
+) {
+    let dropped = context::scope(values, id, None, || {
         panic::catch_unwind(AssertUnwindSafe(|| stage.finish()))
     });
     if let Err(payload) = dropped {
@@ -358,9 +389,9 @@ fn drop_future<F>(vars: &mut Vars, stage: Pin<&mut Stage<F>>, shared: &Shared, o
 }
 
 /// Drops a finished task's context values; a panic there is counted.
-fn release(vars: &mut Vars, shared: &Shared, origin: Origin) {
-    let vars = mem::take(vars);
-    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| drop(vars))) {
+fn release(values: &mut Values, shared: &Shared, origin: Origin) {
+    let values = mem::take(values);
+    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| drop(values))) {
         count(shared, origin, &*payload);
     }
 }
@@ -679,20 +710,35 @@ mod tests {
     }
 
     #[test]
-    fn a_polled_future_costs_24_bytes_beside_a_future_without_a_niche() {
-        // The context (16), the stage's tag and origin (8): no runner, which
-        // the thread lends it; see "where each byte goes" in BENCHMARKS.md.
+    fn a_polled_future_costs_16_bytes_beside_a_future_without_a_niche() {
+        // The context's values (8), the stage's tag and origin (8): no
+        // runner, which the thread lends it, and no context identity, which
+        // is the task's id; see "where each byte goes" in BENCHMARKS.md.
         let beside = mem::size_of::<Polled<Forty>>() - mem::size_of::<Forty>();
-        assert_eq!(beside, 24 + mem::size_of::<TaskSpan>());
+        assert_eq!(beside, 16 + mem::size_of::<TaskSpan>());
         assert_eq!(mem::size_of::<Origin>(), 4);
     }
 
+    /// An 8-byte future (one that holds an `Arc`, say).
+    struct Eight {
+        _word: u64,
+    }
+
+    impl Future for Eight {
+        type Output = ();
+
+        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+            Poll::Ready(())
+        }
+    }
+
     #[test]
-    fn a_unit_outcome_is_no_larger_than_the_smallest_polled_future() {
+    fn a_unit_outcome_is_no_larger_than_a_polled_future_of_a_word() {
         // What async-task keeps in a union with the future: the outcome, or
-        // its own panic (unused: runner catches them all).
+        // its own panic (unused: runner catches them all). From a future of
+        // a word up, the task's size is `Polled`'s.
         let output = mem::size_of::<Result<Outcome<()>, Box<dyn Any + Send>>>();
         assert_eq!(output, 24);
-        assert!(output <= mem::size_of::<Polled<std::future::Ready<()>>>());
+        assert!(output <= mem::size_of::<Polled<Eight>>());
     }
 }

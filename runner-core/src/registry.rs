@@ -552,6 +552,12 @@ impl<'a> Beat<'a> {
         self.beat().store(0, Ordering::Relaxed);
     }
 
+    /// The task's id (as [`TaskInfo::id`] reports it).
+    #[inline]
+    pub(crate) fn id(self) -> u64 {
+        self.who().load(Ordering::Relaxed) & ID_BITS
+    }
+
     /// The task's spawn site.
     pub(crate) fn site(self) -> SiteId {
         SiteId((self.who().load(Ordering::Relaxed) >> 48) as u32)

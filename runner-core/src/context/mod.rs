@@ -35,7 +35,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use crate::local::{self, Local, OwnFrame};
 
 use vars::Value;
-pub(crate) use vars::{Frame, Stack, Vars};
+pub(crate) use vars::{Frame, Stack, Values, Vars};
 
 /// Hands out variable ids; 0 means "not assigned yet".
 static NEXT_VAR_ID: AtomicU64 = AtomicU64::new(1);
@@ -53,16 +53,32 @@ pub(crate) fn current_vars() -> Vars {
     .unwrap_or_default()
 }
 
-/// Runs `f` with `vars` as the current context, writing its changes back,
-/// also when `f` panics.
-pub(crate) fn scope<R>(vars: &mut Vars, f: impl FnOnce() -> R) -> R {
-    scope_task(vars, None, f)
-}
-
 /// The frame owner that marks a task's own frame: its registry key, made
 /// odd so that it is never a context's address or tag.
 fn task_owner(key: usize) -> usize {
     key << 1 | 1
+}
+
+/// The top bit of a task's context identity: never set in one that
+/// [`Stack`] assigns (those count up from 1).
+const TASK_CONTEXT: u64 = 1 << 63;
+
+/// The identity of the context of the task with id `task`, for
+/// [`Token`] checks: the task's id, unique in the process, tagged. A task
+/// keeps no identity of its own between polls (8 bytes per task): each
+/// poll and its drop read it from the task's id, so a token made in one
+/// poll resets in another, or in the future's `Drop`, and in no other
+/// task, even one that takes the same registry slot later.
+#[inline]
+pub(crate) fn task_context_id(task: u64) -> u64 {
+    TASK_CONTEXT | task
+}
+
+/// A context identity for what is polled many times without a task id
+/// (an `on_close` cleanup), taken up front so that every poll enters the
+/// same one.
+pub(crate) fn new_context_id() -> u64 {
+    vars::new_id()
 }
 
 /// The registry key of the task whose poll this thread is in: the nearest
@@ -80,27 +96,41 @@ pub(crate) fn current_task_key() -> Option<usize> {
     .flatten()
 }
 
-/// [`scope`] for a poll of the registered task `key`, whose frame says so.
-pub(crate) fn scope_task<R>(vars: &mut Vars, key: Option<usize>, f: impl FnOnce() -> R) -> R {
-    /// Pops the frame back into `vars`, also while unwinding.
-    struct Leave<'a>(&'a mut Vars);
+/// Runs `f` with `values` as the current context, in the context identified
+/// by `id`, writing changes to the values back, also when `f` panics. `id`
+/// 0: one is assigned if a `set` needs it, for this entry only (what enters
+/// its values once: a blocking job, a task without an id, which is only
+/// ever dropped). `key`: the registered task polled, whose frame says so
+/// (`None` for anything else).
+#[inline]
+pub(crate) fn scope<R>(
+    values: &mut Values,
+    id: u64,
+    key: Option<usize>,
+    f: impl FnOnce() -> R,
+) -> R {
+    /// Pops the frame back into the values, also while unwinding.
+    struct Leave<'a>(&'a mut Values);
 
     impl Drop for Leave<'_> {
         fn drop(&mut self) {
             // `try_with`: a task may be dropped while the thread's locals are torn down.
             if let Some(Some(frame)) = local::try_with(|local| local.contexts.borrow_mut().pop()) {
-                *self.0 = frame.into_vars();
+                self.0.map = frame.into_vars().map;
             }
         }
     }
 
     let entered = local::try_with(|local| {
         let owner = key.map_or(0, task_owner);
-        local.contexts.borrow_mut().push(owner, vars);
+        local
+            .contexts
+            .borrow_mut()
+            .push_parts(owner, id, values.map.take());
     });
     match entered {
         Some(()) => {
-            let _leave = Leave(vars);
+            let _leave = Leave(values);
             f()
         }
         // The thread is going away: run without switching rather than not at all.

@@ -73,15 +73,30 @@ impl Stack {
     /// Enters `vars` as a frame of `owner`, moving them in.
     #[inline]
     pub(crate) fn push(&mut self, owner: usize, vars: &mut Vars) {
-        // An empty frame first, then the values field by field into it: a
-        // frame built on the stack and then pushed is copied with a 16-byte
-        // load of what was just written as two 8-byte stores, which the CPU
-        // cannot forward (a store-forwarding stall, ~40% of a ready run).
+        let top = self.push_empty(owner);
+        top.id = mem::take(&mut vars.id);
+        top.map = vars.map.take();
+    }
+
+    /// [`push`](Self::push) of values and an identity kept apart (a task's).
+    #[inline]
+    pub(crate) fn push_parts(&mut self, owner: usize, id: u64, map: Option<Arc<Map>>) {
+        let top = self.push_empty(owner);
+        top.id = id;
+        top.map = map;
+    }
+
+    /// Enters an empty frame of `owner`, for the values to be moved into
+    /// field by field: a frame built on the stack and then pushed is copied
+    /// with a 16-byte load of what was just written as two 8-byte stores,
+    /// which the CPU cannot forward (a store-forwarding stall, ~40% of a
+    /// ready run).
+    #[inline]
+    fn push_empty(&mut self, owner: usize) -> &mut Vars {
         self.frames.push(Frame::default());
         let frame = self.frames.last_mut().expect("just pushed");
         frame.owner = owner;
-        frame.vars.id = mem::take(&mut vars.id);
-        frame.vars.map = vars.map.take();
+        &mut frame.vars
     }
 
     /// Leaves the top frame, with its values.
@@ -179,7 +194,7 @@ impl Stack {
         }
         let top = &mut self.frames.last_mut().expect("entered above").vars;
         if top.id == 0 {
-            top.id = NEXT_CONTEXT_ID.fetch_add(1, Ordering::Relaxed);
+            top.id = new_id();
         }
         (top.id, &mut self.written)
     }
@@ -209,6 +224,11 @@ impl Stack {
         self.frames[self.written_at - 1].vars.map = shared(map);
         self.written_at = 0;
     }
+}
+
+/// A context identity no context has had.
+pub(super) fn new_id() -> u64 {
+    NEXT_CONTEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
 
 /// `map` as a frame keeps it: `None` when empty (a `reset` of the only
@@ -249,7 +269,22 @@ pub(crate) struct Vars {
     pub(super) map: Option<Arc<Map>>,
 }
 
+/// Values without an identity, for what enters them with an identity of
+/// its own: a task's context is identified by its task id (see
+/// `context::task_context_id`), so its `Polled` keeps only these (8 bytes,
+/// where a [`Vars`] takes 16); a blocking job's is new at its one entry.
+#[derive(Default)]
+pub(crate) struct Values {
+    /// As [`Vars::map`].
+    pub(super) map: Option<Arc<Map>>,
+}
+
 impl Vars {
+    /// The values, without the identity.
+    pub(crate) fn into_values(self) -> Values {
+        Values { map: self.map }
+    }
+
     /// A snapshot: the same values, a new identity.
     pub(crate) fn copy(&self) -> Vars {
         Vars {
