@@ -20,10 +20,15 @@
 //! spawns). With one lock, each spawn then waits for the other thread's
 //! removals: with one worker, half of a fine-grained fan-out went to that
 //! lock (BENCHMARKS.md). So a runner with workers splits its registry into
-//! shards, as tokio splits its task list, and consecutive spawns from one
-//! thread go to consecutive shards: the spawner and the finisher meet on
-//! one lock only when they touch the same shard. A key names its shard in
-//! its low bits. A runner without workers keeps one shard: more would only
+//! shards, as tokio splits its task list, and each spawn from a thread
+//! goes to a shard drawn from that thread's pseudo-random sequence: the
+//! spawner and the finisher meet on one lock only when they touch the same
+//! shard. Not consecutive shards: a worker finishes tasks about in the
+//! order they were spawned, a fixed number behind, so with round-robin
+//! shards a worker that once waited for the spawner's lock came back to
+//! the shard the spawner held at every task after (a convoy: the worker's
+//! contended locks halved without it, `fan_out_100k` with one worker 0.87-
+//! 0.92 x the time, BENCHMARKS.md). A key names its shard in its low bits. A runner without workers keeps one shard: more would only
 //! cost it (every close takes each shard's lock).
 //!
 //! # Counts without the lock
@@ -118,15 +123,28 @@ struct Shard {
 }
 
 thread_local! {
-    /// The shard the next spawn from this thread uses, in a runner with
-    /// workers. Each spawning thread keeps its own: one cursor for the
-    /// runner, written by every spawn, shared a cache line with the fields
-    /// every poll and every finished task read on the workers (`mask`,
-    /// `shift`), so each spawn took that line away from the worker and each
-    /// poll took it back (a third of the samples of a poll on the worker,
-    /// a quarter of a spawn's, in `fan_out_100k` with one worker running in
-    /// parallel).
-    static NEXT_SHARD: Cell<usize> = const { Cell::new(0) };
+    /// The state of the xorshift sequence that picks the shard of each
+    /// spawn from this thread, in a runner with workers (see "Shards"
+    /// above); never 0. Each spawning thread keeps its own: one cursor for
+    /// the runner, written by every spawn, shared a cache line with the
+    /// fields every poll and every finished task read on the workers
+    /// (`mask`, `shift`), so each spawn took that line away from the worker
+    /// and each poll took it back (a third of the samples of a poll on the
+    /// worker, a quarter of a spawn's, in `fan_out_100k` with one worker
+    /// running in parallel).
+    static NEXT_SHARD: Cell<u32> = const { Cell::new(0x9e37_79b9) };
+}
+
+/// The next shard from `state` (Marsaglia's xorshift32, moved on in place).
+fn next_shard(state: &Cell<u32>) -> usize {
+    let mut x = state.get();
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    state.set(x);
+    // The low bits of xorshift32 are its weakest: the shard index (at most
+    // 6 bits) comes from the middle.
+    (x >> 8) as usize
 }
 
 /// Hands out task ids to shards, [`ID_BLOCK`] at a time.
@@ -257,11 +275,7 @@ impl Registry {
             0
         } else {
             // A thread exiting (a spawn from a `Drop`) uses shard 0.
-            let next = NEXT_SHARD.try_with(|next| {
-                let shard = next.get();
-                next.set(shard.wrapping_add(1));
-                shard
-            });
+            let next = NEXT_SHARD.try_with(next_shard);
             next.unwrap_or(0) & self.mask
         };
         let cell = self.cell(shard);
@@ -821,6 +835,36 @@ mod tests {
         assert_eq!(wakers.vacant_key(), 200);
         assert_eq!(wakers.iter().count(), 200);
         assert!(wakers.get(70).is_some() && wakers.get(200).is_none());
+    }
+
+    #[test]
+    fn spawns_spread_over_every_shard_with_no_period_a_worker_can_follow() {
+        for mask in [1usize, 7, 63] {
+            let state = Cell::new(0x9e37_79b9);
+            let shards: Vec<usize> = (0..64 * (mask + 1))
+                .map(|_| next_shard(&state) & mask)
+                .collect();
+            for shard in 0..=mask {
+                let hits = shards.iter().filter(|&&drawn| drawn == shard).count();
+                assert!(
+                    (32..=96).contains(&hits),
+                    "shard {shard} of {}: {hits} of {}",
+                    mask + 1,
+                    shards.len()
+                );
+            }
+            // A finisher a fixed number of tasks behind the spawner meets it
+            // on a shard about as often as chance has it, at every lag.
+            for lag in 1..=2 * (mask + 1) {
+                let met = shards.windows(lag + 1).filter(|w| w[0] == w[lag]).count();
+                let expected = (shards.len() - lag) / (mask + 1);
+                assert!(
+                    met <= 2 * expected,
+                    "lag {lag}: {met} of {} (chance {expected})",
+                    shards.len() - lag
+                );
+            }
+        }
     }
 
     #[test]
