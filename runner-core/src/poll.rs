@@ -695,13 +695,13 @@ impl std::fmt::Debug for PanicSink {
 mod tests {
     use super::*;
 
-    /// A 40-byte future without a niche, like the one `benches/memory.rs`
-    /// parks (an `async` block offers none).
-    struct Forty {
-        _bytes: [u64; 5],
+    /// A future of `N` words without a niche: `Words<5>` is 40 bytes, like
+    /// the one `benches/memory.rs` parks (an `async` block offers none).
+    struct Words<const N: usize> {
+        _words: [u64; N],
     }
 
-    impl Future for Forty {
+    impl<const N: usize> Future for Words<N> {
         type Output = ();
 
         fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
@@ -714,22 +714,9 @@ mod tests {
         // The context's values (8), the stage's tag and origin (8): no
         // runner, which the thread lends it, and no context identity, which
         // is the task's id; see "where each byte goes" in BENCHMARKS.md.
-        let beside = mem::size_of::<Polled<Forty>>() - mem::size_of::<Forty>();
+        let beside = mem::size_of::<Polled<Words<5>>>() - mem::size_of::<Words<5>>();
         assert_eq!(beside, 16 + mem::size_of::<TaskSpan>());
         assert_eq!(mem::size_of::<Origin>(), 4);
-    }
-
-    /// An 8-byte future (one that holds an `Arc`, say).
-    struct Eight {
-        _word: u64,
-    }
-
-    impl Future for Eight {
-        type Output = ();
-
-        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
-            Poll::Ready(())
-        }
     }
 
     #[test]
@@ -739,6 +726,6 @@ mod tests {
         // a word up, the task's size is `Polled`'s.
         let output = mem::size_of::<Result<Outcome<()>, Box<dyn Any + Send>>>();
         assert_eq!(output, 24);
-        assert!(output <= mem::size_of::<Polled<Eight>>());
+        assert!(output <= mem::size_of::<Polled<Words<1>>>());
     }
 }
