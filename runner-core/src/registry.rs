@@ -332,24 +332,31 @@ impl Registry {
         let (slot, shard) = (key >> self.shift(), key & self.mask);
         let cell = self.cell(shard);
         let mut inner = lock(&cell.lock);
-        if let Some(_waker) = inner.tasks.try_remove(slot) {
+        // The waker and the name drop after the lock: with workers, the
+        // spawner may be waiting for this shard.
+        let waker = inner.tasks.try_remove(slot);
+        if waker.is_some() {
             cell.len.store(inner.tasks.len(), Ordering::Relaxed);
             if dropped {
                 inner.dropped += 1;
             }
         }
         // One test for a runner whose tasks have no names.
-        if !inner.names.is_empty() {
-            inner.names.remove(&slot);
-        }
+        let name = if inner.names.is_empty() {
+            None
+        } else {
+            inner.names.remove(&slot)
+        };
         // Only close waits for the registry to empty, and only once it has
         // moved the lifecycle on and then taken this lock: read here, the
         // state says whether anyone can be waiting. The last task to leave empties its
         // shard, so notifying when a shard empties reaches close. An open
         // runner skips the notification (a fence and a lock in
         // event-listener) on every task that empties a shard.
-        if inner.tasks.is_empty() && !lifecycle.is_open() {
-            drop(inner);
+        let emptied = inner.tasks.is_empty() && !lifecycle.is_open();
+        drop(inner);
+        drop((waker, name));
+        if emptied {
             self.empty.notify(usize::MAX);
         }
     }
