@@ -632,3 +632,38 @@ fn parked_group(runner: &Runner, guard: DropCounter) -> TaskGroup<()> {
         group
     })
 }
+
+#[test]
+fn a_group_dropped_inside_another_runners_run_leaves_that_runners_queued_tasks_alone() {
+    let (own, other) = (Runner::new(), Runner::new());
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let guard = DropCounter(dropped.clone());
+    // A group whose task is queued on `own`, not polled yet.
+    let group = own.run(async move {
+        let mut group = TaskGroup::new();
+        group.spawn(pending_holding(guard));
+        group
+    });
+    let polled = Arc::new(AtomicUsize::new(0));
+    let seen = other.run(async {
+        // Queued on `other`, under the key `own`'s task has in its own
+        // registry: only `own` may drop what that key names there.
+        let count = polled.clone();
+        let task = runner::spawn(async move {
+            count.fetch_add(1, Ordering::SeqCst);
+        });
+        drop(group);
+        let seen = polled.load(Ordering::SeqCst);
+        task.await;
+        seen
+    });
+    assert_eq!(
+        seen, 0,
+        "the other runner's task was polled inside the group's drop"
+    );
+    assert_eq!(polled.load(Ordering::SeqCst), 1);
+    // The cancelled task's future goes on its own runner's next turn.
+    own.run(runner::yield_now());
+    assert_eq!(dropped.load(Ordering::SeqCst), 1);
+    assert_eq!(own.close().cancelled, 0);
+}

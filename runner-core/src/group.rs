@@ -691,16 +691,26 @@ impl<T> Default for TaskGroup<T> {
 /// thing besides the futures' drops that cancelling would run.
 fn cancel_now<T>(notify: &Notify, tasks: impl Iterator<Item = Task<T>>) {
     drop(notify.joiner.take());
-    let queued: Vec<usize> = tasks.filter_map(Task::cancel_now).collect();
+    let queued: Vec<(u32, usize)> = tasks.filter_map(Task::cancel_now).collect();
     if queued.is_empty() {
         return;
     }
-    // Those waiting in a run queue: dropped from it now, on the runner's
+    // Those waiting in a run queue: dropped from it now, on their runner's
     // own thread (a Ctrl-C may interrupt a run between a task's wake and
-    // its poll).
+    // its poll). Only the keys of the runner running here: another
+    // runner's key may name one of this runner's tasks, which must not
+    // run early; the others go on their runner's next turn.
     let own = local::with_current(|shared, reach| (reach == Reach::Own).then(|| shared.clone()));
     if let Some(shared) = own.flatten() {
-        scheduler::drop_cancelled(&shared, &queued);
+        let here = shared.registry.id();
+        let keys: Vec<usize> = queued
+            .iter()
+            .filter(|(registry, _)| *registry == here)
+            .map(|(_, key)| *key)
+            .collect();
+        if !keys.is_empty() {
+            scheduler::drop_cancelled(&shared, &keys);
+        }
     }
 }
 

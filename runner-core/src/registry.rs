@@ -90,6 +90,8 @@ pub(crate) struct Registry {
     pub(crate) empty: Event,
     /// The coarse clock that dates spawns and polls (see `info`).
     pub(crate) ticks: Ticks,
+    /// This registry's id among the process's (see [`Registry::id`]).
+    id: u32,
 }
 
 /// A shard: what its lock guards, and the numbers polls update without it.
@@ -146,6 +148,9 @@ fn next_shard(state: &Cell<u32>) -> usize {
     // 6 bits) comes from the middle.
     (x >> 8) as usize
 }
+
+/// Hands out registry ids (see [`Registry::id`]).
+static NEXT_REGISTRY: AtomicU32 = AtomicU32::new(0);
 
 /// Hands out task ids to shards, [`ID_BLOCK`] at a time.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -226,6 +231,7 @@ impl Registry {
                 .min(MAX_SHARDS)
         };
         Registry {
+            id: NEXT_REGISTRY.fetch_add(1, Ordering::Relaxed),
             only: shard(),
             padded: (0..shards)
                 .filter(|_| workers > 0)
@@ -254,6 +260,15 @@ impl Registry {
 
     fn lock(&self, shard: usize) -> MutexGuard<'_, Shard> {
         lock(&self.cell(shard).lock)
+    }
+
+    /// Which runner's keys a key is: a number per registry, in 32 bits so
+    /// that a `Task` keeps it beside its key in a word. It comes round
+    /// again after 2^32 runners; a key taken for another runner's then
+    /// costs the task it names an early poll (`drop_cancelled`), nothing
+    /// more.
+    pub(crate) fn id(&self) -> u32 {
+        self.id
     }
 
     /// Every shard, each locked while the iteration is at it.
