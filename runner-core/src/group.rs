@@ -116,6 +116,8 @@ struct Entry<T> {
     task: Task<T>,
     /// Its place in spawn order.
     number: u64,
+    /// Its runner's registry id (see [`registry_here`]).
+    registry: u32,
 }
 
 /// Which tasks of a group woke, and who waits for them.
@@ -158,7 +160,8 @@ struct Inbox<T> {
 /// refuses new tasks, and the group cancels those it finds here when it
 /// closes.
 struct InboxState<T> {
-    tasks: Vec<Task<T>>,
+    /// Each with its runner's registry id (see [`registry_here`]).
+    tasks: Vec<(Task<T>, u32)>,
     closed: bool,
 }
 
@@ -230,9 +233,10 @@ impl<T> TaskGroup<T> {
         T: 'static,
     {
         let task = task::spawn_local(future);
+        let registry = registry_here();
         // Tasks that spawners added come first: they were spawned before.
         self.take_incoming();
-        self.insert(task);
+        self.insert(task, registry);
     }
 
     /// Returns a handle that adds tasks to this group from anywhere, also
@@ -402,15 +406,20 @@ impl<T> TaskGroup<T> {
             None => Vec::new(),
         };
         self.to_poll.clear();
-        let tasks = self.tasks.drain().map(|entry| entry.task);
+        let tasks = self.tasks.drain().map(|entry| (entry.task, entry.registry));
         cancel_now(&self.notify, incoming.into_iter().chain(tasks));
     }
 
-    /// Enters `task` as the next in spawn order, to be polled.
-    fn insert(&mut self, task: Task<T>) {
+    /// Enters `task` (of the runner whose registry id is `registry`) as the
+    /// next in spawn order, to be polled.
+    fn insert(&mut self, task: Task<T>, registry: u32) {
         let number = self.spawned;
         self.spawned += 1;
-        let key = self.tasks.insert(Entry { task, number });
+        let key = self.tasks.insert(Entry {
+            task,
+            number,
+            registry,
+        });
         if key == self.wakers.len() {
             // A slab's new key is always its highest plus one.
             let waker = Arc::new(TaskWaker {
@@ -429,14 +438,14 @@ impl<T> TaskGroup<T> {
             Some(inbox) => mem::take(&mut lock(&inbox.state).tasks),
             None => return,
         };
-        for task in incoming {
-            self.insert(task);
+        for (task, registry) in incoming {
+            self.insert(task, registry);
         }
     }
 
     /// Closes the inbox (spawners refuse new tasks from now on) and returns
     /// the tasks still in it.
-    fn close_inbox(&mut self) -> Vec<Task<T>> {
+    fn close_inbox(&mut self) -> Vec<(Task<T>, u32)> {
         match self.inbox.get() {
             Some(inbox) => {
                 let mut state = lock(&inbox.state);
@@ -540,8 +549,8 @@ impl<T> TaskGroup<T> {
     /// woke, as `poll_next` does: cancelling n tasks costs O(n) polls.
     async fn cancel_and_wait(&mut self) {
         // The spawners' tasks get keys and wakers too.
-        for task in self.close_inbox() {
-            self.insert(task);
+        for (task, registry) in self.close_inbox() {
+            self.insert(task, registry);
         }
         lock(&self.notify.woken).clear();
         self.to_poll.clear();
@@ -615,9 +624,10 @@ impl<T: Send + 'static> TaskGroup<T> {
         F: Future<Output = T> + Send + 'static,
     {
         let task = task::spawn(future);
+        let registry = registry_here();
         // Tasks that spawners added come first: they were spawned before.
         self.take_incoming();
-        self.insert(task);
+        self.insert(task, registry);
     }
 
     /// As [`spawn`](Self::spawn), with a name that
@@ -643,8 +653,9 @@ impl<T: Send + 'static> TaskGroup<T> {
         F: Future<Output = T> + Send + 'static,
     {
         let task = task::spawn_named(name, future);
+        let registry = registry_here();
         self.take_incoming();
-        self.insert(task);
+        self.insert(task, registry);
     }
 }
 
@@ -684,14 +695,22 @@ impl<T> Default for TaskGroup<T> {
     }
 }
 
+/// The registry id of the runner running here, which a task spawned just
+/// now went to: what [`cancel_now`] tells a group's tasks' runners apart by.
+fn registry_here() -> u32 {
+    local::with_current(|shared, _| shared.registry.id()).unwrap_or(u32::MAX)
+}
+
 /// Cancels `tasks` without waiting: the future of each idle one is dropped
 /// here and now when this thread may drop it (a `Send` task, or a local one
 /// on the runner's own thread, in a run or entered), the others by their
 /// runner on its next turn. The joiner's waker is taken away first: waking it is the one
 /// thing besides the futures' drops that cancelling would run.
-fn cancel_now<T>(notify: &Notify, tasks: impl Iterator<Item = Task<T>>) {
+fn cancel_now<T>(notify: &Notify, tasks: impl Iterator<Item = (Task<T>, u32)>) {
     drop(notify.joiner.take());
-    let queued: Vec<(u32, usize)> = tasks.filter_map(Task::cancel_now).collect();
+    let queued: Vec<(u32, usize)> = tasks
+        .filter_map(|(task, registry)| Some((registry, task.cancel_now()?)))
+        .collect();
     if queued.is_empty() {
         return;
     }
@@ -718,7 +737,7 @@ impl<T> Drop for TaskGroup<T> {
     fn drop(&mut self) {
         // Spawners refuse new tasks, and every task left is cancelled.
         let incoming = self.close_inbox();
-        let tasks = self.tasks.drain().map(|entry| entry.task);
+        let tasks = self.tasks.drain().map(|entry| (entry.task, entry.registry));
         cancel_now(&self.notify, incoming.into_iter().chain(tasks));
     }
 }
@@ -799,7 +818,8 @@ impl<T: Send + 'static> GroupSpawner<T> {
         }
         // Spawned under the lock: a group that finishes or drops meanwhile
         // either finds the task here, or refused it before it started.
-        state.tasks.push(task::spawn(future));
+        let task = task::spawn(future);
+        state.tasks.push((task, registry_here()));
         drop(state);
         self.inbox.notify.joiner.wake();
         Ok(())

@@ -109,11 +109,11 @@ fn register<T>(
         .registry
         .register(&shared.lifecycle, submitter, site, name, spawn)
     {
-        Admission::Open(task, key) => Ok(Task::new(task.fallible(), shared, Some(key))),
+        Admission::Open(task, key) => Ok(Task::new(task.fallible(), key)),
         Admission::Closed(runnable, task) => {
             // Dropping the runnable drops the future, in its context.
             drop(Runnable::new(runnable));
-            Ok(Task::new(task.fallible(), shared, None))
+            Ok(Task::new(task.fallible(), usize::MAX))
         }
         Admission::Refused => Err(Closed),
     }
@@ -149,27 +149,17 @@ fn register<T>(
 #[must_use = "dropping a `Task` cancels it; `.detach()` it to let it run on its own"]
 pub struct Task<T> {
     inner: async_task::FallibleTask<Outcome<T>, Arc<Shared>>,
-    /// The task's registry key, if it was registered (`u32::MAX` if not;
-    /// keys take 30 bits).
-    key: u32,
-    /// The id of the registry the key is in: its runner's.
-    registry: u32,
+    /// The task's registry key, if it was registered (`usize::MAX` if not).
+    key: usize,
 }
 
 impl<T> Task<T> {
-    /// A handle to the task of `shared` registered under `key`, if it was.
+    /// A handle to the task `key` (`usize::MAX` if it was not registered).
     pub(crate) fn new(
         inner: async_task::FallibleTask<Outcome<T>, Arc<Shared>>,
-        shared: &Shared,
-        key: Option<usize>,
+        key: usize,
     ) -> Task<T> {
-        // The registry hands out no key past 30 bits (`registry::MAX_KEY`).
-        let key = key.map_or(u32::MAX, |key| key as u32);
-        Task {
-            inner,
-            key,
-            registry: shared.registry.id(),
-        }
+        Task { inner, key }
     }
 
     /// Lets the task run on its own; its output is dropped.
@@ -218,13 +208,13 @@ impl<T> Task<T> {
 
     /// Cancels the task without waiting: an idle task's future is dropped
     /// here and now when this thread may drop it, else by its runner on its
-    /// next turn (see [`scheduler::cancel_now`]). Returns the registry id
-    /// and key of a task whose future was not dropped here (it was queued,
-    /// or being polled elsewhere), for [`scheduler::drop_cancelled`] on its
-    /// own runner. Whoever awaited the handle must have been told otherwise:
-    /// its waker is woken inside the window.
-    pub(crate) fn cancel_now(self) -> Option<(u32, usize)> {
-        let (registry, key) = (self.registry, self.key);
+    /// next turn (see [`scheduler::cancel_now`]). Returns the registry key
+    /// of a task whose future was not dropped here (it was queued, or being
+    /// polled elsewhere), for [`scheduler::drop_cancelled`]. Whoever awaited
+    /// the handle must have been told otherwise: its waker is woken inside
+    /// the window.
+    pub(crate) fn cancel_now(self) -> Option<usize> {
+        let key = self.key;
         let mut cancel = pin!(self.inner.cancel());
         let (polled, dropped) =
             scheduler::cancel_now(|| cancel.as_mut().poll(&mut Context::from_waker(noop_waker())));
@@ -232,7 +222,7 @@ impl<T> Task<T> {
         // being polled elsewhere, drop now, outside the window.
         let finished = polled.is_ready();
         drop(polled);
-        (!dropped && !finished && key != u32::MAX).then_some((registry, key as usize))
+        (!dropped && !finished && key != usize::MAX).then_some(key)
     }
 
     /// Returns `true` once the task has finished or was cancelled.
