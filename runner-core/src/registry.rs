@@ -262,11 +262,11 @@ impl Registry {
         lock(&self.cell(shard).lock)
     }
 
-    /// Which runner's keys a key is: a number per registry, in 32 bits so
-    /// that a `Task` keeps it beside its key in a word. It comes round
-    /// again after 2^32 runners; a key taken for another runner's then
-    /// costs the task it names an early poll (`drop_cancelled`), nothing
-    /// more.
+    /// Which runner's keys a key is: a number per registry, which a
+    /// `TaskGroup` keeps beside each of its tasks (in 32 bits: it comes
+    /// round again after 2^32 runners; a key taken for another runner's
+    /// then costs the task it names an early poll in `drop_cancelled`,
+    /// nothing more).
     pub(crate) fn id(&self) -> u32 {
         self.id
     }
