@@ -716,20 +716,10 @@ fn cancel_now<T>(notify: &Notify, tasks: impl Iterator<Item = (Task<T>, u32)>) {
     }
     // Those waiting in a run queue: dropped from it now, on their runner's
     // own thread (a Ctrl-C may interrupt a run between a task's wake and
-    // its poll). Only the keys of the runner running here: another
-    // runner's key may name one of this runner's tasks, which must not
-    // run early; the others go on their runner's next turn.
+    // its poll); another runner's go on its next turn.
     let own = local::with_current(|shared, reach| (reach == Reach::Own).then(|| shared.clone()));
     if let Some(shared) = own.flatten() {
-        let here = shared.registry.id();
-        let keys: Vec<usize> = queued
-            .iter()
-            .filter(|(registry, _)| *registry == here)
-            .map(|(_, key)| *key)
-            .collect();
-        if !keys.is_empty() {
-            scheduler::drop_cancelled(&shared, &keys);
-        }
+        scheduler::drop_cancelled(&shared, &queued);
     }
 }
 

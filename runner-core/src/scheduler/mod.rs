@@ -258,16 +258,21 @@ pub(crate) fn cancel_now<R>(poll: impl FnOnce() -> R) -> (R, bool) {
     (polled, dropped)
 }
 
-/// Drops the futures of the cancelled tasks `keys` of `shared` that wait in
-/// its run queues (cancelled by [`cancel_now`] while queued), by running
-/// their runnables, which drops a cancelled task's future without polling
-/// it; every other runnable keeps its place and order. Looks at this
-/// thread's plain queues when `shared` runs here, and at its shared queues.
-/// A task being polled elsewhere is left to that poll's end.
-pub(crate) fn drop_cancelled(shared: &Arc<Shared>, keys: &[usize]) {
-    let wakers: Vec<Waker> = keys
+/// Drops the futures of the cancelled tasks of `shared` among `queued`
+/// (each a registry id and a key in that registry) that wait in its run
+/// queues (cancelled by [`cancel_now`] while queued), by running their
+/// runnables, which drops a cancelled task's future without polling it;
+/// every other runnable keeps its place and order. Another runner's keys
+/// are passed over: in `shared`'s registry they may name tasks of its own,
+/// which must not run early. Looks at this thread's plain queues when
+/// `shared` runs here, and at its shared queues. A task being polled
+/// elsewhere is left to that poll's end.
+pub(crate) fn drop_cancelled(shared: &Arc<Shared>, queued: &[(u32, usize)]) {
+    let ours = shared.registry.id();
+    let wakers: Vec<Waker> = queued
         .iter()
-        .filter_map(|&key| shared.registry.waker(key))
+        .filter(|&&(registry, _)| registry == ours)
+        .filter_map(|&(_, key)| shared.registry.waker(key))
         .collect();
     if wakers.is_empty() {
         return;
