@@ -22,6 +22,17 @@ fn a_slow_task_poll_is_reported_with_its_spawn_site() {
 }
 
 #[test]
+fn a_slow_poll_of_a_named_task_is_reported_with_its_name_and_spawn_site() {
+    let out = child("slow_named_task_poll", &[]);
+    let line = find(&out.stderr, "slow poll");
+    let site = format!("tests/debug.rs:{}", marker_line("SLOW-NAMED-SPAWN"));
+    assert!(
+        line.contains(&format!("task \"slowpoke\" spawned at {site}")),
+        "{line}"
+    );
+}
+
+#[test]
 fn a_slow_poll_of_a_run_future_is_reported_with_the_run_site() {
     let out = child("slow_run_poll", &[]);
     let line = find(&out.stderr, "slow poll");
@@ -70,6 +81,18 @@ fn close_reports_unobserved_panics_with_message_and_spawn_site() {
         line.contains(&format!("tests/debug.rs:{}", marker_line("DETACHED-PANIC"))),
         "{line}"
     );
+}
+
+#[test]
+fn an_unobserved_panic_of_a_named_task_is_reported_with_its_name() {
+    let out = child("unobserved_named_panic", &[]);
+    let line = find(&out.stderr, "a panic nobody observed");
+    let site = format!("tests/debug.rs:{}", marker_line("NAMED-PANIC"));
+    assert!(
+        line.contains(&format!("task \"doomed\" spawned at {site}:")),
+        "{line}"
+    );
+    assert!(line.contains("the named task failed"), "{line}");
 }
 
 #[test]
@@ -123,6 +146,17 @@ fn slow_task_poll() {
     }
     let runner = debug_runner();
     let task = runner.spawn(async { std::thread::sleep(Duration::from_millis(50)) }); // SLOW-TASK-SPAWN
+    runner.run(task);
+}
+
+#[test]
+fn slow_named_task_poll() {
+    if !is_child("slow_named_task_poll") {
+        return;
+    }
+    let runner = debug_runner();
+    let nap = async { std::thread::sleep(Duration::from_millis(50)) };
+    let task = runner.spawn_named("slowpoke", nap); // SLOW-NAMED-SPAWN
     runner.run(task);
 }
 
@@ -221,6 +255,17 @@ fn unobserved_panic() {
     task.detach();
     runner.run(runner::yield_now());
     assert_eq!(runner.close().panicked, 1);
+}
+
+#[test]
+fn unobserved_named_panic() {
+    if !is_child("unobserved_named_panic") {
+        return;
+    }
+    let runner = debug_runner();
+    let doomed = async { panic!("the named task failed") };
+    runner.spawn_named("doomed", doomed).detach(); // NAMED-PANIC
+    runner.run(runner::yield_now());
 }
 
 #[test]

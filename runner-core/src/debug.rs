@@ -7,7 +7,7 @@
 
 use std::any::Any;
 use std::fmt;
-use std::panic::{self, AssertUnwindSafe, Location};
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -50,10 +50,12 @@ pub(crate) fn catch<R>(
     None
 }
 
-/// Reports a poll that took longer than `threshold`.
-pub(crate) fn check_poll(took: Duration, threshold: Duration, what: &str, site: &Location<'_>) {
+/// Reports a poll of `what` that took longer than `threshold`.
+pub(crate) fn check_poll(took: Duration, threshold: Duration, what: &dyn fmt::Display) {
     if took > threshold {
-        report(format_args!("slow poll: a single poll of the {what} at {site} took {took:?} (threshold {threshold:?})"));
+        report(format_args!(
+            "slow poll: a single poll of the {what} took {took:?} (threshold {threshold:?})"
+        ));
     }
 }
 

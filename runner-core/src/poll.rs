@@ -6,8 +6,8 @@
 //!
 //! 1. switches to the task's own context, and back;
 //! 2. catches a panic of the poll, to be resumed in whoever awaits the task;
-//! 3. in debug mode, times the poll and reports a slow one with its label
-//!    ("task spawned at", "cleanup registered at") and site;
+//! 3. in debug mode, times the poll and reports a slow one as
+//!    [`Described`]: what it is, its name if it has one, and its site;
 //! 4. for a registered task, marks it running in its registry `Beat` as the
 //!    poll starts, and counts the poll and dates its end as it ends (what
 //!    snapshots read); the context frame it pushes carries the task's key,
@@ -31,6 +31,8 @@
 //! wakers, a thread's own context at exit) use too.
 
 use std::any::Any;
+use std::borrow::Cow;
+use std::fmt;
 use std::future::Future;
 use std::mem;
 use std::panic::{self, AssertUnwindSafe, Location};
@@ -66,14 +68,42 @@ pub(crate) enum Label {
     Task,
     /// An `on_close` cleanup.
     Cleanup,
+    /// A run's own future.
+    Run,
 }
 
-impl Label {
-    fn describe(self) -> &'static str {
-        match self {
-            Label::Task => "task spawned",
-            Label::Cleanup => "cleanup registered",
+/// A polled future as reports name it: `task "fetch" spawned at
+/// src/main.rs:3:5`, `cleanup registered at ...`, `future run at ...`, with
+/// the task's name when it has one (what snapshots show too).
+pub(crate) struct Described {
+    label: Label,
+    name: Option<Cow<'static, str>>,
+    site: &'static Location<'static>,
+}
+
+impl Described {
+    /// A task spawned at `site`, named `name`.
+    pub(crate) fn task(name: Option<Cow<'static, str>>, site: &'static Location<'static>) -> Self {
+        Described {
+            label: Label::Task,
+            name,
+            site,
         }
+    }
+}
+
+impl fmt::Display for Described {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (noun, verb) = match self.label {
+            Label::Task => ("task", "spawned"),
+            Label::Cleanup => ("cleanup", "registered"),
+            Label::Run => ("future", "run"),
+        };
+        f.write_str(noun)?;
+        if let Some(name) = &self.name {
+            write!(f, " {name:?}")?;
+        }
+        write!(f, " {verb} at {}", self.site)
     }
 }
 
@@ -137,6 +167,16 @@ impl Origin {
     /// The spawn site (a lock on the process's list of sites: for reports).
     fn site(self, shared: &Shared) -> &'static Location<'static> {
         self.site_id(shared).site()
+    }
+
+    /// What reports call it: its label, a registered task's name, its site
+    /// (locks: for reports, and only while a task is registered).
+    fn describe(self, shared: &Shared) -> Described {
+        Described {
+            label: self.label(),
+            name: self.key().and_then(|key| shared.registry.name(key)),
+            site: self.site(shared),
+        }
     }
 }
 
@@ -323,7 +363,6 @@ fn poll_in<F: Future>(
     cx: &mut Context<'_>,
 ) -> Poll<Outcome<F::Output>> {
     let origin = stage.origin();
-    let label = origin.label();
     #[cfg(feature = "tokio")] // tokio: polls happen in the runner's tokio context
     let _tokio = crate::tokio::enter(&shared.tokio);
     // A registered task: running from now on, for snapshots.
@@ -331,8 +370,7 @@ fn poll_in<F: Future>(
     let beat = key.and_then(|key| shared.registry.beat(key));
     let before = beat.map(|beat| beat.start());
     let id = context.unwrap_or_else(|| task_context(beat));
-    let site = || origin.site(shared);
-    let polled = timed(shared.slow_poll, label.describe(), &site, || {
+    let polled = timed(shared.slow_poll, &|| origin.describe(shared), || {
         context::scope(values, id, key, || {
             let StageProj::Live { future, .. } = stage.as_mut().project() else {
                 unreachable!("a finished future is never polled again");
@@ -361,8 +399,9 @@ fn poll_in<F: Future>(
             Ok(Output::new(output, site))
         }
         Err(payload) => {
-            let site = origin.site(shared);
+            let Described { name, site, .. } = origin.describe(shared);
             let mut caught = CaughtPanic::new(payload, Some(shared.clone()), site);
+            caught.name = name;
             // A shared test's task carries its test's sink in its context.
             caught.sink = context::scope(values, id, None, || PANIC_SINK.get());
             Err(Box::new(caught.counted_if_closing()))
@@ -399,26 +438,23 @@ fn release(values: &mut Values, shared: &Shared, origin: Origin) {
 /// Counts a panic caught in what `origin` names (before it unregisters).
 #[cold]
 fn count(shared: &Shared, origin: Origin, payload: &(dyn Any + Send)) {
-    let what = origin.label().describe();
-    let site = origin.site(shared);
     shared.panics.count(
-        format_args!("the {what} at {site}"),
+        format_args!("the {}", origin.describe(shared)),
         debug::panic_message(payload),
     );
 }
 
 /// Calls `poll`; in debug mode (`slow_poll` is the threshold), reports it if
-/// it took longer than the threshold, with the site `site` finds.
+/// it took longer than the threshold, as `describe` describes it.
 #[inline]
 pub(crate) fn timed<R>(
     slow_poll: Option<Duration>,
-    what: &str,
-    site: &dyn Fn() -> &'static Location<'static>,
+    describe: &dyn Fn() -> Described,
     poll: impl FnOnce() -> R,
 ) -> R {
     match slow_poll {
         None => poll(),
-        Some(threshold) => timed_debug(threshold, what, site, poll),
+        Some(threshold) => timed_debug(threshold, describe, poll),
     }
 }
 
@@ -427,15 +463,14 @@ pub(crate) fn timed<R>(
 #[inline(never)]
 fn timed_debug<R>(
     threshold: Duration,
-    what: &str,
-    site: &dyn Fn() -> &'static Location<'static>,
+    describe: &dyn Fn() -> Described,
     poll: impl FnOnce() -> R,
 ) -> R {
     let started = Instant::now();
     let result = poll();
     let took = started.elapsed();
     if took > threshold {
-        debug::check_poll(took, threshold, what, site());
+        debug::check_poll(took, threshold, &describe());
     }
     result
 }
@@ -471,9 +506,12 @@ impl<F: Future> Future for Timed<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         let site = *this.site;
-        timed(*this.threshold, "future run", &|| site, || {
-            this.future.poll(cx)
-        })
+        let describe = || Described {
+            label: Label::Run,
+            name: None,
+            site,
+        };
+        timed(*this.threshold, &describe, || this.future.poll(cx))
     }
 }
 
@@ -535,6 +573,8 @@ pub(crate) struct CaughtPanic {
     shared: Option<Arc<Shared>>,
     /// Where the task or job that panicked was spawned.
     site: &'static Location<'static>,
+    /// The task's name, if it has one.
+    name: Option<Cow<'static, str>>,
 }
 
 impl CaughtPanic {
@@ -548,6 +588,7 @@ impl CaughtPanic {
             sink: None,
             shared,
             site,
+            name: None,
         }
     }
 
@@ -592,18 +633,17 @@ impl CaughtPanic {
         let Some(payload) = self.payload.take() else {
             return;
         };
+        let task = Described::task(self.name.take(), self.site);
         if let Some(sink) = self.sink.take() {
-            shared.panics.count(
-                format_args!("the task spawned at {}", self.site),
-                debug::panic_message(&*payload),
-            );
-            self.payload = sink.keep(payload, self.site);
+            shared
+                .panics
+                .count(format_args!("the {task}"), debug::panic_message(&*payload));
+            self.payload = sink.keep(payload, &task);
             return;
         }
-        let site = self.site;
         self.payload = shared
             .panics
-            .unobserved(format_args!("the task spawned at {site}"), payload);
+            .unobserved(format_args!("the {task}"), payload);
         if self.payload.is_none() {
             // Kept for a run to resume: the loop looks at once.
             shared.scheduler.wake_loop();
@@ -650,14 +690,10 @@ impl PanicSink {
     }
 
     /// Keeps `payload` (the first one) and wakes the test; reports it with
-    /// the task's spawn site. Returns it when one is kept already.
-    fn keep(
-        &self,
-        payload: Box<dyn Any + Send>,
-        site: &Location<'_>,
-    ) -> Option<Box<dyn Any + Send>> {
+    /// the task that panicked. Returns it when one is kept already.
+    fn keep(&self, payload: Box<dyn Any + Send>, task: &Described) -> Option<Box<dyn Any + Send>> {
         debug::report(format_args!(
-            "a panic nobody observed, in the task spawned at {site}: {}",
+            "a panic nobody observed, in the {task}: {}",
             debug::panic_message(&*payload)
         ));
         let mut kept = self.payload.lock().unwrap_or_else(PoisonError::into_inner);

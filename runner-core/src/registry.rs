@@ -451,6 +451,15 @@ impl Registry {
             .collect()
     }
 
+    /// The name of the pending task `key`, if it is registered and named
+    /// (its shard's lock: for reports).
+    pub(crate) fn name(&self, key: usize) -> Option<Cow<'static, str>> {
+        let (slot, shard) = (key >> self.shift(), key & self.mask);
+        let inner = lock(&self.cell(shard).lock);
+        inner.tasks.get(slot)?;
+        inner.names.get(&slot).cloned()
+    }
+
     /// A snapshot of the pending task `key`, if it is registered.
     pub(crate) fn task(&self, key: usize) -> Option<TaskInfo> {
         let (slot, shard) = (key >> self.shift(), key & self.mask);
