@@ -534,6 +534,25 @@ fn a_sleep_of_a_closed_virtual_time_runner_panics_when_polled() {
 }
 
 #[test]
+fn a_sleep_made_in_a_virtual_time_run_and_never_polled_there_panics_after_its_runner_closed() {
+    // Made inside the run: the sleep is on that runner's clock, polled or
+    // not; it does not quietly take the next runner's clock.
+    let runner = Runner::builder().virtual_time(true).build();
+    #[allow(clippy::async_yields_async)] // handed out unpolled, on purpose
+    let sleep = runner.run(async { runner::sleep(Duration::from_secs(1)) });
+    drop(runner);
+    let other = Runner::new();
+    let awaited = panic::catch_unwind(AssertUnwindSafe(|| other.run(runner::timeout(WAIT, sleep))));
+    match awaited {
+        Ok(outcome) => panic!("the sleep returned {outcome:?} on another runner's clock"),
+        Err(payload) => {
+            let message = payload_message(&*payload);
+            assert!(message.contains("closed"), "{message:?}");
+        }
+    }
+}
+
+#[test]
 fn a_sleep_awaited_elsewhere_panics_when_its_virtual_time_runner_closes() {
     let (runner, sleep) = virtual_runner_with_a_bound_sleep();
     let (done_tx, done_rx) = mpsc::channel();

@@ -4,10 +4,12 @@
 //! Which clock:
 //!
 //! - [`sleep`], [`sleep_until`] and [`timeout`] use the clock of the runner
-//!   that first polls them, and [`now`] the clock of the runner running the
-//!   caller: virtual time on a runner built with `virtual_time` (see
-//!   `clock`), real time otherwise and outside any runner. Timers of other
-//!   crates (async-io's `Timer`, tokio's) always count real time.
+//!   running the code that makes them or, when made outside any runner (the
+//!   future of `runner.run(runner::sleep(d))`), of the runner that first
+//!   polls them; [`now`] the clock of the runner running the caller: virtual
+//!   time on a runner built with `virtual_time` (see `clock`), real time
+//!   otherwise and outside any runner. Timers of other crates (async-io's
+//!   `Timer`, tokio's) always count real time.
 //! - The runner's own deadlines (the close timeout, a test's timeout) always
 //!   count real time, so a virtual clock neither hides a hung test nor fails
 //!   one early: they are in `wait`.
@@ -55,9 +57,15 @@ pub fn now() -> Instant {
     local::with_current(|shared, _| shared.clock.now()).unwrap_or_else(Instant::now)
 }
 
-/// Waits until `duration` has passed, on the clock of the runner that
-/// polls it: real time, or virtual time on a runner built with
+/// Waits until `duration` has passed, on the clock of the runner running
+/// the caller (made outside any runner: of the runner that first polls it):
+/// real time, or virtual time on a runner built with
 /// [`virtual_time`](crate::Builder::virtual_time) (see [`now`]).
+///
+/// # Panics
+///
+/// When polled after its virtual-time runner has closed, saying so: that
+/// clock never moves again.
 ///
 /// # Examples
 ///
@@ -75,8 +83,8 @@ pub fn sleep(duration: Duration) -> Sleep {
     }
 }
 
-/// Waits until `deadline`, on the clock of the runner that polls it (see
-/// [`sleep`]).
+/// Waits until `deadline`, on the clock of the runner running the caller
+/// (see [`sleep`]).
 ///
 /// # Examples
 ///
@@ -96,10 +104,11 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
     }
 }
 
-/// A timer on the clock of the runner that first polls it.
+/// A timer on the clock of the runner it was made in, or else of the
+/// runner that first polls it.
 #[derive(Debug)]
 enum Clocked {
-    /// Not polled yet.
+    /// Made outside any runner, not polled yet.
     Unpolled(Target),
     Real(Timer),
     Virtual(VirtualTimer),
@@ -109,45 +118,59 @@ enum Clocked {
 #[derive(Debug, Clone, Copy)]
 enum Target {
     /// `duration` after it was made (real time), or after it is first polled
-    /// (virtual time: a paused clock does not move in between anyway).
+    /// on a virtual clock (it was made outside any runner, so on no clock).
     After(Instant, Duration),
     At(Instant),
 }
 
 impl Clocked {
     fn after(duration: Duration) -> Clocked {
-        Clocked::Unpolled(Target::After(Instant::now(), duration))
+        Clocked::made(Target::After(Instant::now(), duration))
     }
 
     fn at(deadline: Instant) -> Clocked {
-        Clocked::Unpolled(Target::At(deadline))
+        Clocked::made(Target::At(deadline))
     }
 
-    /// Picks the clock: the virtual one of the runner polling it, if it has one.
-    fn resolve(target: Target) -> Clocked {
-        let on_virtual = local::with_current(|shared, _| {
-            let virtual_now = shared.clock.is_virtual().then(|| shared.clock.now());
-            virtual_now.map(|now| (shared.clone(), now))
-        });
-        let deadline = match (target, on_virtual.flatten()) {
-            (Target::After(_, duration), Some((shared, now))) => {
-                return match now.checked_add(duration) {
-                    Some(deadline) => Clocked::Virtual(VirtualTimer::new(shared, deadline)),
-                    None => Clocked::Real(Timer::never()),
-                };
+    /// Made in a runner: on its clock from now on (a virtual one's deadline
+    /// counts from its time now), so that a sleep that outlives its
+    /// virtual-time runner says so when polled rather than quietly taking
+    /// another runner's clock. Made outside any runner: left to the first
+    /// poll.
+    fn made(target: Target) -> Clocked {
+        Clocked::in_current(target).unwrap_or(Clocked::Unpolled(target))
+    }
+
+    /// On the clock of the runner running the caller, if any: its virtual
+    /// one, or real time.
+    fn in_current(target: Target) -> Option<Clocked> {
+        local::with_current(|shared, _| {
+            if !shared.clock.is_virtual() {
+                return Clocked::real(target);
             }
-            (Target::At(deadline), Some((shared, _))) => {
-                return Clocked::Virtual(VirtualTimer::new(shared, deadline));
+            let deadline = match target {
+                Target::After(_, duration) => shared.clock.now().checked_add(duration),
+                Target::At(deadline) => Some(deadline),
+            };
+            match deadline {
+                Some(deadline) => Clocked::Virtual(VirtualTimer::new(shared.clone(), deadline)),
+                None => Clocked::Real(Timer::never()),
             }
-            (Target::After(start, duration), None) => start.checked_add(duration),
-            (Target::At(deadline), None) => Some(deadline),
+        })
+    }
+
+    /// On real time.
+    fn real(target: Target) -> Clocked {
+        let deadline = match target {
+            Target::After(start, duration) => start.checked_add(duration),
+            Target::At(deadline) => Some(deadline),
         };
         Clocked::Real(deadline.map_or_else(Timer::never, Timer::at))
     }
 
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         if let Clocked::Unpolled(target) = *self {
-            *self = Clocked::resolve(target);
+            *self = Clocked::in_current(target).unwrap_or_else(|| Clocked::real(target));
         }
         match self {
             Clocked::Real(timer) => Pin::new(timer).poll(cx).map(drop),
