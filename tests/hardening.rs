@@ -529,11 +529,113 @@ fn child_runner_dropped_while_unwinding_with_a_panicking_closing_waker() {
 }
 
 #[test]
-#[ignore = "cannot be caught: async-task wakes a task's awaiter inside its abort guard; \
-            documented on `Task` (wrapping every awaiter's waker would cost an allocation per await)"]
 fn a_panicking_waker_of_a_future_awaiting_a_task_does_not_abort() {
     let out = child("child_panicking_waker_awaits_a_task");
-    assert!(out.stdout.contains("output=5"), "{out}");
+    assert!(out.stdout.contains("output=5 panicked=1"), "{out}");
+}
+
+#[test]
+fn close_counts_a_panicking_waker_of_whoever_awaits_a_task_it_cancels() {
+    let out = child("child_close_wakes_a_panicking_awaiter");
+    assert!(
+        out.stdout.contains("cancelled=1 dropped=1 panicked=1"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_panicking_waker_of_a_task_s_cancel_does_not_abort() {
+    let out = child("child_panicking_waker_awaits_a_cancel");
+    assert!(out.stdout.contains("cancelled=None panicked=1"), "{out}");
+}
+
+#[test]
+fn a_panicking_waker_of_whoever_joins_a_group_does_not_abort() {
+    let out = child("child_panicking_waker_joins_a_group");
+    assert!(out.stdout.contains("joined=[5] panicked=1"), "{out}");
+}
+
+#[test]
+fn child_close_wakes_a_panicking_awaiter() {
+    if !is_child("child_close_wakes_a_panicking_awaiter") {
+        return;
+    }
+    let runner = Runner::new();
+    let mut task = Box::pin(runner.spawn(std::future::pending::<()>()));
+    runner.run(runner::yield_now());
+    // The task registers this waker as its awaiter; close drops the task's
+    // future and wakes it.
+    let waker = Waker::from(Arc::new(PanickingWaker));
+    assert!(task
+        .as_mut()
+        .poll(&mut TaskContext::from_waker(&waker))
+        .is_pending());
+    let report = runner.close();
+    println!(
+        "cancelled={} dropped={} panicked={}",
+        report.cancelled, report.dropped, report.panicked
+    );
+}
+
+#[test]
+fn child_panicking_waker_awaits_a_cancel() {
+    if !is_child("child_panicking_waker_awaits_a_cancel") {
+        return;
+    }
+    let runner = Runner::new();
+    let dropped = Arc::new(AtomicBool::new(false));
+    let flag = dropped.clone();
+    let task = runner.spawn(async move {
+        let _flag = OnDrop::new(move || flag.store(true, Ordering::SeqCst));
+        std::future::pending::<()>().await;
+    });
+    let cancelled = runner.run(async move {
+        runner::yield_now().await;
+        let mut cancel = Box::pin(task.cancel());
+        // The task is idle: `cancel` has its runner drop the future on its
+        // next turn, then wakes this waker, before anything polls it again.
+        let waker = Waker::from(Arc::new(PanickingWaker));
+        let first = cancel.as_mut().poll(&mut TaskContext::from_waker(&waker));
+        assert!(first.is_pending());
+        yield_until(|| dropped.load(Ordering::SeqCst)).await;
+        cancel.await
+    });
+    let report = runner.close();
+    println!("cancelled={cancelled:?} panicked={}", report.panicked);
+}
+
+#[test]
+fn child_panicking_waker_joins_a_group() {
+    if !is_child("child_panicking_waker_joins_a_group") {
+        return;
+    }
+    let runner = Runner::new();
+    let (go_tx, go_rx) = async_channel::bounded::<()>(1);
+    let done = Arc::new(AtomicBool::new(false));
+    let flag = done.clone();
+    let joined = runner.run(async move {
+        let mut group = runner::TaskGroup::new();
+        group.spawn(async move {
+            let _flag = OnDrop::new(move || flag.store(true, Ordering::SeqCst));
+            let _ = go_rx.recv().await;
+            5
+        });
+        let mut join = Box::pin(group.join());
+        // The group registers this waker as its joiner, and wakes it when
+        // its task ends.
+        let waker = Waker::from(Arc::new(PanickingWaker));
+        assert!(join
+            .as_mut()
+            .poll(&mut TaskContext::from_waker(&waker))
+            .is_pending());
+        go_tx.send(()).await.unwrap();
+        // The task ends (its future dropped, then its joiner woken) before
+        // anything polls the join again.
+        yield_until(|| done.load(Ordering::SeqCst)).await;
+        join.await
+    });
+    let report = runner.close();
+    println!("joined={joined:?} panicked={}", report.panicked);
 }
 
 #[test]
@@ -558,7 +660,7 @@ fn child_panicking_waker_awaits_a_task() {
         yield_until(|| task.is_finished()).await;
         task.await
     });
-    println!("output={output}");
+    println!("output={output} panicked={}", runner.close().panicked);
 }
 
 // Smaller ones: `Duration::MAX` means never.

@@ -10,14 +10,14 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll, Wake, Waker};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use crate::context;
 use crate::debug;
 use crate::info::SiteId;
 use crate::local;
-use crate::poll::{CaughtPanic, Output};
+use crate::poll::{CaughtPanic, Output, WakerGuard};
 use crate::shared::Shared;
 
 /// Counts one job of a runner as pending (in its `Jobs`) until it drops,
@@ -136,41 +136,10 @@ pub struct Unblock<R> {
     /// it, as that runner's until it is done: a virtual clock does not jump
     /// past it.
     adopted: Option<Job>,
-    /// The waker the job is polled with, made on the first pending poll,
-    /// and the caller's waker it wakes inside `catch_unwind`.
-    guard: Option<(Arc<Guard>, Waker)>,
-}
-
-/// Wakes whoever awaits an [`Unblock`] inside `catch_unwind`: the blocking
-/// pool wakes the job's waker inside async-task's abort-on-panic guard, so
-/// a caller's waker that panics would abort the process. The panic is
-/// counted as unobserved instead.
-struct Guard {
-    /// The caller's waker, replaced only when the caller's changes.
-    waker: Mutex<Option<Waker>>,
-    /// The runner that counts a panicking waker, if any.
-    shared: Option<Arc<Shared>>,
-}
-
-impl Wake for Guard {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        // Cloned out, so that a waker that polls the job at once can re-register.
-        let waker = self
-            .waker
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        if let Some(waker) = waker {
-            let panics = self.shared.as_deref().map(|shared| &shared.panics);
-            debug::catch(panics, &"a waker woken by `runner::unblock`", || {
-                waker.wake();
-            });
-        }
-    }
+    /// What the job is polled with, made on the first poll: the blocking
+    /// pool wakes it inside async-task's abort-on-panic guard, and it wakes
+    /// the caller's waker inside `catch_unwind`.
+    guard: Option<WakerGuard>,
 }
 
 /// A job's panic on its way to whoever awaits the job. The job stays pending
@@ -191,27 +160,14 @@ impl<R> Future for Unblock<R> {
         if this.owner.is_none() && this.adopted.is_none() {
             this.adopted = local::current().map(|(shared, _)| Job::start(shared));
         }
-        let (guard, waker) = this.guard.get_or_insert_with(|| {
+        let guard = this.guard.get_or_insert_with(|| {
             let shared = this.owner.clone().or_else(|| {
                 let adopted = this.adopted.as_ref();
                 adopted.map(|job| job.0.clone())
             });
-            let guard = Arc::new(Guard {
-                waker: Mutex::new(None),
-                shared,
-            });
-            let waker = Waker::from(guard.clone());
-            (guard, waker)
+            WakerGuard::new("a waker woken by `runner::unblock`", shared)
         });
-        {
-            let mut registered = guard.waker.lock().unwrap_or_else(PoisonError::into_inner);
-            if !registered
-                .as_ref()
-                .is_some_and(|old| old.will_wake(cx.waker()))
-            {
-                *registered = Some(cx.waker().clone());
-            }
-        }
+        let waker = guard.register(cx.waker());
         let polled = Pin::new(&mut this.task).poll(&mut Context::from_waker(waker));
         let result = futures_lite::ready!(polled);
         // Done: an adopted job no longer holds its runner's clock.

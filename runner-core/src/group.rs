@@ -35,6 +35,7 @@ use slab::Slab;
 
 use crate::lifecycle::Closed;
 use crate::local::{self, Reach};
+use crate::poll;
 use crate::scheduler;
 use crate::task::{self, Task};
 
@@ -142,7 +143,21 @@ impl Wake for TaskWaker {
 
     fn wake_by_ref(self: &Arc<Self>) {
         lock(&self.notify.woken).push(self.key);
-        self.notify.joiner.wake();
+        // Woken by async-task inside its abort-on-panic guard as the task
+        // ends: the joiner's waker, which may be anyone's, inside a catch.
+        poll::catch_waker(JOINER, || self.notify.joiner.wake());
+    }
+}
+
+/// What reports call a group's joiner's waker.
+const JOINER: &str = "a waker of whoever joins a task group";
+
+impl Drop for Notify {
+    /// The last task waker may go inside async-task's guard too.
+    fn drop(&mut self) {
+        if let Some(joiner) = self.joiner.take() {
+            poll::catch_waker(JOINER, || drop(joiner));
+        }
     }
 }
 
@@ -486,8 +501,10 @@ impl<T> TaskGroup<T> {
             let mut task_cx = Context::from_waker(&self.wakers[key]);
             // A task's panic is resumed by its handle's poll: caught here,
             // with its original payload, and so observed.
+            // The task's waker is the group's, which never panics: async-task
+            // gets it as it is (noted by `local::polled_with`).
             let polled = panic::catch_unwind(AssertUnwindSafe(|| {
-                Pin::new(&mut entry.task).poll(&mut task_cx)
+                local::polled_with(&mut task_cx, |cx| Pin::new(&mut entry.task).poll(cx))
             }));
             let outcome = match polled {
                 Ok(Poll::Pending) => continue,
@@ -574,7 +591,7 @@ impl<T> TaskGroup<T> {
                 // The output of a task that finished first is dropped inside
                 // the catch too: its `Drop` may panic.
                 let polled = panic::catch_unwind(AssertUnwindSafe(|| {
-                    cancel.as_mut().poll(&mut task_cx).map(drop)
+                    local::polled_with(&mut task_cx, |cx| cancel.as_mut().poll(cx).map(drop))
                 }));
                 match polled {
                     Ok(Poll::Pending) => continue,

@@ -37,6 +37,13 @@
 //!   runner of every task polled or dropped on this thread while it is
 //!   polled or dropped. Loops set it for their whole length ([`polling`]);
 //!   `scheduler::Runnable` sets it around a task of any other runner.
+//! - `POLLED_WAKER` (beside `LOCAL` too: no destructor, so a plain load or
+//!   store) notes the waker of the poll that runner makes here ([`polled_with`]:
+//!   a run's future's, the runner's main waker; a task's, async-task's; a
+//!   helper's own future's; a task group's of its tasks' handles) for that
+//!   poll's length, then the enclosing note again; `NONE` outside them. A
+//!   note names a waker that is alive and never panics, so a `Task` polled
+//!   with exactly that waker may hand it to async-task.
 //!
 //! The thread-local is destroyed when the thread exits, and a `Runner` kept
 //! in another thread-local may close after that. So every access from a
@@ -48,6 +55,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::task::{Context, Waker};
 
 use crate::context::vars::{Frame, Stack, Vars};
 use crate::debug;
@@ -65,6 +73,12 @@ scoped_tls::scoped_thread_local! {
 }
 
 thread_local! {
+    /// The `Waker` of the poll that runner makes here: see
+    /// [`is_runners_waker`]. Apart from `LOCAL`:
+    /// with no destructor, an access is a plain load or store, which every
+    /// poll and every await of a `Task` makes.
+    static POLLED_WAKER: Cell<WakerNote> = const { Cell::new(WakerNote::NONE) };
+
     static LOCAL: Local = const {
         Local {
             running: RefCell::new(None),
@@ -130,6 +144,23 @@ impl Local {
     }
 }
 
+/// Which `Waker` a poll was handed, by its address: only ever compared,
+/// never dereferenced. While that poll runs the waker is alive, so nothing
+/// else can be at its address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WakerNote(usize);
+
+impl WakerNote {
+    /// No poll's.
+    pub(crate) const NONE: WakerNote = WakerNote(0);
+
+    /// The note of `waker`.
+    #[inline]
+    pub(crate) fn of(waker: &Waker) -> WakerNote {
+        WakerNote(waker as *const Waker as usize)
+    }
+}
+
 /// The plain queues of the loop active on this thread (the scheduler's
 /// `SharedQueues` are the ones other threads push to).
 pub(crate) struct PlainQueues {
@@ -181,6 +212,47 @@ pub(crate) fn try_with<R>(f: impl FnOnce(&Local) -> R) -> Option<R> {
 #[inline]
 pub(crate) fn polling<R>(shared: &Arc<Shared>, f: impl FnOnce() -> R) -> R {
     POLLING.set(shared, f)
+}
+
+/// Calls `f`, a poll that runner makes with `cx` (a task's, with
+/// async-task's waker; a run's future's, with the runner's main waker; a
+/// helper's future's; a task group's, with its own), with `cx`'s waker
+/// noted as the poll's (see [`is_runners_waker`]), and the enclosing poll's
+/// note back afterwards. The waker must never panic when woken, cloned or
+/// dropped.
+#[inline]
+pub(crate) fn polled_with<R>(cx: &mut Context<'_>, f: impl FnOnce(&mut Context<'_>) -> R) -> R {
+    /// Puts the enclosing poll's note back, also while unwinding.
+    struct Restore(WakerNote);
+    impl Drop for Restore {
+        #[inline]
+        fn drop(&mut self) {
+            POLLED_WAKER.set(self.0);
+        }
+    }
+    let _restore = Restore(POLLED_WAKER.replace(WakerNote::of(cx.waker())));
+    f(cx)
+}
+
+/// Whether `waker` is the very `Waker` that runner handed to the poll in
+/// progress on this thread (compared by address, so while that poll runs
+/// the note names a live waker and nothing else can be at its address).
+/// Such a waker is async-task's or the runner's own: waking, cloning or
+/// dropping it never panics, so a `Task` polled with it hands it to
+/// async-task as it is; any other one goes through a `poll::WakerGuard`.
+#[inline]
+pub(crate) fn is_runners_waker(waker: &Waker) -> bool {
+    POLLED_WAKER.get() == WakerNote::of(waker)
+}
+
+/// Calls `f` with the runner whose task is being polled or dropped here, if
+/// any.
+pub(crate) fn with_polling_if_any<R>(f: impl FnOnce(Option<&Arc<Shared>>) -> R) -> R {
+    if POLLING.is_set() {
+        POLLING.with(|shared| f(Some(shared)))
+    } else {
+        f(None)
+    }
 }
 
 /// Whether this thread polls the tasks of `shared` now.

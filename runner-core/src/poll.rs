@@ -21,10 +21,13 @@
 //! output is wrapped in [`Output`], whose `Drop` catches. A panic caught in a
 //! drop is counted in `CloseReport::panicked`.
 //!
-//! What cannot be caught: async-task wakes the waker of whoever awaits a
-//! [`Task`](crate::Task) inside its abort guard, so a waker that panics when
-//! woken aborts the process. Wakers made by runner never panic; a hand-made
-//! waker polling a `Task` must not either (`Unblock` wraps the caller's).
+//! async-task also wakes, clones and drops the waker of whoever awaits a
+//! [`Task`](crate::Task) (or an `unblock` job) inside its abort guard. So a
+//! `Task` hands async-task the waker it is polled with only when that is
+//! the very waker runner gave the poll in progress (async-task's own, or the
+//! runner's main waker: see `local::is_runners_waker`); any other waker is
+//! kept by a [`WakerGuard`], which async-task wakes instead, and which wakes
+//! it inside `catch_unwind`.
 //!
 //! The panics caught here are counted through `debug::catch`, the one
 //! catch-and-count path, which the floor-0 files (the clock's and close's
@@ -40,7 +43,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use atomic_waker::AtomicWaker;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use pin_project_lite::pin_project;
@@ -375,7 +378,11 @@ fn poll_in<F: Future>(
             let StageProj::Live { future, .. } = stage.as_mut().project() else {
                 unreachable!("a finished future is never polled again");
             };
-            let polled = panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx)));
+            // async-task's waker, noted as runner's: a `Task` awaited with
+            // it hands it to async-task as it is.
+            let polled = panic::catch_unwind(AssertUnwindSafe(|| {
+                local::polled_with(cx, |cx| future.poll(cx))
+            }));
             if !matches!(polled, Ok(Poll::Pending)) {
                 // Finished: the future drops now, within the same context
                 // switch, rather than whenever the allocation goes.
@@ -503,6 +510,7 @@ impl<F> Timed<F> {
 impl<F: Future> Future for Timed<F> {
     type Output = F::Output;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         let site = *this.site;
@@ -511,7 +519,9 @@ impl<F: Future> Future for Timed<F> {
             name: None,
             site,
         };
-        timed(*this.threshold, &describe, || this.future.poll(cx))
+        timed(*this.threshold, &describe, || {
+            local::polled_with(cx, |cx| this.future.poll(cx))
+        })
     }
 }
 
@@ -658,6 +668,112 @@ impl Drop for CaughtPanic {
         // A payload is a value like any other: its `Drop` may panic too.
         if let Some(payload) = self.payload.take() {
             let _ = panic::catch_unwind(AssertUnwindSafe(|| drop(payload)));
+        }
+    }
+}
+
+/// What async-task is given in place of a waker that runner did not make:
+/// async-task wakes, clones and drops the waker of whoever awaits a task or
+/// a blocking job inside its abort-on-panic guard, where a panic aborts the
+/// process. This guard's waker wakes (and drops) the caller's inside
+/// `catch_unwind`, and a panic there counts as one nobody observed.
+pub(crate) struct WakerGuard {
+    /// The guard's own waker, for async-task.
+    waker: Waker,
+    caller: Arc<Caller>,
+}
+
+/// The waker a [`WakerGuard`] wakes.
+struct Caller {
+    /// Taken when woken; the next poll registers one again.
+    waker: Mutex<Option<Waker>>,
+    /// The runner that counts a panic of it: a blocking job's, or (`None`)
+    /// the one polling or dropping a task on the thread that wakes it, as
+    /// async-task does when the task ends (reported at once without one).
+    shared: Option<Arc<Shared>>,
+    /// What reports call it.
+    what: &'static str,
+}
+
+impl WakerGuard {
+    /// A guard for whoever awaits `what`, counting in `shared` (see [`Caller`]).
+    pub(crate) fn new(what: &'static str, shared: Option<Arc<Shared>>) -> WakerGuard {
+        let caller = Arc::new(Caller {
+            waker: Mutex::new(None),
+            shared,
+            what,
+        });
+        WakerGuard {
+            waker: Waker::from(caller.clone()),
+            caller,
+        }
+    }
+
+    /// Notes `waker` as the one to wake (cloned only when it changed) and
+    /// returns the guard's own, to poll async-task's handle with. Called in
+    /// the caller's poll, where its waker's clone or drop may panic.
+    pub(crate) fn register(&self, waker: &Waker) -> &Waker {
+        let mut registered = self
+            .caller
+            .waker
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !registered.as_ref().is_some_and(|old| old.will_wake(waker)) {
+            *registered = Some(waker.clone());
+        }
+        &self.waker
+    }
+}
+
+impl Caller {
+    /// Calls `f`, user code, counting a panic of it (see `shared`).
+    fn catch(&self, f: impl FnOnce()) {
+        match &self.shared {
+            Some(shared) => {
+                debug::catch(Some(&shared.panics), &self.what, f);
+            }
+            None => catch_waker(self.what, f),
+        }
+    }
+}
+
+/// Calls `f`, which wakes or drops someone's waker (`what`) on behalf of
+/// async-task, inside `catch_unwind`: a panic counts as one nobody observed
+/// in the runner whose task this thread polls or drops (async-task wakes a
+/// task's awaiter as the task ends), else is reported at once.
+pub(crate) fn catch_waker(what: &'static str, f: impl FnOnce()) {
+    local::with_polling_if_any(|shared| {
+        debug::catch(shared.map(|shared| &shared.panics), &what, f);
+    });
+}
+
+impl Wake for Caller {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let waker = self
+            .waker
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(waker) = waker {
+            self.catch(|| waker.wake());
+        }
+    }
+}
+
+impl Drop for Caller {
+    /// async-task may drop the guard's last waker inside its guard too.
+    fn drop(&mut self) {
+        let waker = self
+            .waker
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(waker) = waker {
+            self.catch(|| drop(waker));
         }
     }
 }

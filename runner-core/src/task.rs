@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::panic::Location;
 use std::pin::{pin, Pin};
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use crate::context::{self, Vars};
 use crate::info::TaskInfo;
 use crate::lifecycle::Closed;
 use crate::local::{self, Reach};
-use crate::poll::{Origin, Outcome, Polled};
+use crate::poll::{Origin, Outcome, Polled, WakerGuard};
 use crate::registry::{Admission, Place, Submitter};
 use crate::scheduler::{self, Runnable};
 use crate::shared::Shared;
@@ -126,14 +126,13 @@ fn register<T>(
 /// Awaiting a task that panicked resumes that panic, with its original
 /// payload. `Task<T>` is `Send` when `T` is.
 ///
-/// The waker of whoever awaits a task is woken inside async-task's
-/// abort-on-panic guard, so a waker that panics when woken aborts the
-/// process. Wakers made by runner (and by any executor worth the name) never
-/// panic; a hand-made waker polling a `Task` must not either.
-/// [`Unblock`](crate::Unblock) guards against such a waker (it wakes the
-/// caller's waker from one of its own, inside `catch_unwind`); `Task` does
-/// not, because that guard is an allocation per awaited task, more than the
-/// 2% of a spawn + await that it may cost.
+/// A waker that panics never aborts the process: awaited from a task or a
+/// run, a `Task` hands the poll's own waker (which never panics) to
+/// async-task; polled with any other waker (a combinator's, a hand-made
+/// one, another executor's), it puts that waker behind one of its own (an
+/// allocation per such poll), which wakes it inside `catch_unwind`. A panic
+/// there counts as one nobody observed
+/// ([`CloseReport::panicked`](crate::CloseReport::panicked)).
 ///
 /// Awaiting a task that close dropped panics ("the task was cancelled"),
 /// except inside [`Handle::block_on`](crate::Handle::block_on) of the
@@ -200,7 +199,9 @@ impl<T> Task<T> {
     /// assert_eq!(runner.run(task.cancel()), None);
     /// ```
     pub async fn cancel(self) -> Option<T> {
-        match self.inner.cancel().await? {
+        let mut cancel = pin!(self.inner.cancel());
+        let outcome = poll_fn(|cx| poll_awaited(cancel.as_mut(), cx)).await;
+        match outcome? {
             Ok(output) => Some(output.into_inner()),
             Err(caught) => caught.resume_boxed(),
         }
@@ -244,14 +245,40 @@ impl<T> Task<T> {
 impl<T> Future for Task<T> {
     type Output = T;
 
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
-        match Pin::new(&mut self.inner).poll(cx) {
+        match poll_awaited(Pin::new(&mut self.inner), cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Some(Ok(output))) => Poll::Ready(output.into_inner()),
             Poll::Ready(Some(Err(caught))) => caught.resume_boxed(),
             Poll::Ready(None) => cancelled(),
         }
     }
+}
+
+/// Polls `awaited`, a future of async-task's that registers the waker it is
+/// polled with as the task's awaiter: async-task wakes, clones and drops
+/// that waker inside its abort-on-panic guard, so only runner's own go there
+/// as they are, and any other waker behind a [`WakerGuard`].
+#[inline]
+fn poll_awaited<F: Future>(awaited: Pin<&mut F>, cx: &mut Context<'_>) -> Poll<F::Output> {
+    if local::is_runners_waker(cx.waker()) {
+        awaited.poll(cx)
+    } else {
+        poll_guarded(awaited, cx)
+    }
+}
+
+/// [`poll_awaited`] with a waker runner did not make: polls `awaited` with
+/// a new guard's waker, which wakes `cx`'s inside `catch_unwind` (the guard
+/// async-task held from an earlier poll goes as it takes this one). Out of
+/// line, off the path of every await from a task or a run, and kept off the
+/// handle: a field for it made every `Task` a word larger, which cost every
+/// spawn and await more than this allocation costs the polls that need it.
+#[inline(never)]
+fn poll_guarded<F: Future>(awaited: Pin<&mut F>, cx: &mut Context<'_>) -> Poll<F::Output> {
+    let guard = WakerGuard::new("a waker of whoever awaits a task", None);
+    awaited.poll(&mut Context::from_waker(guard.register(cx.waker())))
 }
 
 impl<T> fmt::Debug for Task<T> {

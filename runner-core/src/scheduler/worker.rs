@@ -281,9 +281,11 @@ pub(crate) fn help<F: Future>(shared: &Arc<Shared>, future: Pin<&mut F>) -> Opti
     // one included: awaited here, it unwinds with `Closed` (see `task.rs`),
     // which `block_on` answers.
     let mut future = future;
+    // Its wakers are runner's own (a no-op one, then the parker's): noted as
+    // such, so that a `Task` awaited with them hands them to async-task.
     let mut poll_own =
         move |cx: &mut Context<'_>| match panic::catch_unwind(AssertUnwindSafe(|| {
-            future.as_mut().poll(cx)
+            local::polled_with(cx, |cx| future.as_mut().poll(cx))
         })) {
             Ok(polled) => polled.map(Some),
             Err(payload) if payload.is::<Closed>() => Poll::Ready(None),
