@@ -38,10 +38,11 @@
 //!   polled or dropped. Loops set it for their whole length ([`polling`]);
 //!   `scheduler::Runnable` sets it around a task of any other runner.
 //! - `POLLED_WAKER` (beside `LOCAL` too: no destructor, so a plain load or
-//!   store) notes the waker of the poll that runner makes here ([`polled_with`]:
-//!   a run's future's, the runner's main waker; a task's, async-task's; a
-//!   helper's own future's; a task group's of its tasks' handles) for that
-//!   poll's length, then the enclosing note again; `NONE` outside them. A
+//!   store) notes the waker of the polls that runner makes here
+//!   ([`note_poll`]: a run's future's, the runner's main waker, for the
+//!   whole `block_on`; a task's, async-task's; a helper's own future's; a
+//!   task group's of its tasks' handles) while they run, then the enclosing
+//!   note again; `NONE` outside them. A
 //!   note names a waker that is alive and never panics, so a `Task` polled
 //!   with exactly that waker may hand it to async-task.
 //!
@@ -214,24 +215,34 @@ pub(crate) fn polling<R>(shared: &Arc<Shared>, f: impl FnOnce() -> R) -> R {
     POLLING.set(shared, f)
 }
 
-/// Calls `f`, a poll that runner makes with `cx` (a task's, with
-/// async-task's waker; a run's future's, with the runner's main waker; a
-/// helper's future's; a task group's, with its own), with `cx`'s waker
-/// noted as the poll's (see [`is_runners_waker`]), and the enclosing poll's
-/// note back afterwards. The waker must never panic when woken, cloned or
-/// dropped.
+/// Calls `f`, a poll that runner makes with `cx`, inside [`note_poll`] of
+/// `cx`'s waker.
 #[inline]
 pub(crate) fn polled_with<R>(cx: &mut Context<'_>, f: impl FnOnce(&mut Context<'_>) -> R) -> R {
-    /// Puts the enclosing poll's note back, also while unwinding.
-    struct Restore(WakerNote);
-    impl Drop for Restore {
-        #[inline]
-        fn drop(&mut self) {
-            POLLED_WAKER.set(self.0);
-        }
-    }
-    let _restore = Restore(POLLED_WAKER.replace(WakerNote::of(cx.waker())));
+    let _noted = note_poll(cx.waker());
     f(cx)
+}
+
+/// Notes `waker` as the waker of the polls that runner makes here until the
+/// returned guard drops (see [`is_runners_waker`]); the guard puts the
+/// enclosing note back, also while unwinding. For the wakers runner makes,
+/// which never panic when woken, cloned or dropped: async-task's for a
+/// task's poll, the runner's main waker for a run's (`block_on` notes it
+/// for its whole length; the polls of tasks in between note their own), a
+/// helper's for its own future, a task group's for its tasks' handles.
+#[inline]
+pub(crate) fn note_poll(waker: &Waker) -> PollNote {
+    PollNote(POLLED_WAKER.replace(WakerNote::of(waker)))
+}
+
+/// Puts the enclosing poll's note back (see [`note_poll`]).
+pub(crate) struct PollNote(WakerNote);
+
+impl Drop for PollNote {
+    #[inline]
+    fn drop(&mut self) {
+        POLLED_WAKER.set(self.0);
+    }
 }
 
 /// Whether `waker` is the very `Waker` that runner handed to the poll in

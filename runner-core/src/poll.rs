@@ -519,9 +519,7 @@ impl<F: Future> Future for Timed<F> {
             name: None,
             site,
         };
-        timed(*this.threshold, &describe, || {
-            local::polled_with(cx, |cx| this.future.poll(cx))
-        })
+        timed(*this.threshold, &describe, || this.future.poll(cx))
     }
 }
 

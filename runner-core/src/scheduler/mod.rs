@@ -585,6 +585,9 @@ pub(crate) fn block_on<T>(
     // A new run (or close) begins: the coarse clock that dates what its
     // first poll spawns was last read before it, maybe long ago.
     shared.registry.ticks.mark();
+    // Every poll of the future is with `waker`: noted as runner's, so that a
+    // `Task` awaited there hands it to async-task as it is.
+    let _noted = local::note_poll(waker);
     // The fast path: a future that is ready at once never touches the queues.
     if let Poll::Ready(output) = future.as_mut().poll(&mut Context::from_waker(waker)) {
         return unless_interrupted(sigint, output);
