@@ -398,7 +398,9 @@ fn ping_pong(c: &mut Criterion) {
 /// `runner_1_worker`, the same runner with one worker thread, which shares
 /// the tasks with the loop through its global queue (target: <= 1.2 x the
 /// runner without workers). tokio's `current_thread` and async-executor are
-/// the anchors for a single-threaded spawn.
+/// the anchors for a single-threaded spawn; the same two with a second
+/// thread (`async_executor_1_more_thread`, `tokio_multi_thread_1_worker`)
+/// show what a worker does to them.
 fn fan_out(c: &mut Criterion) {
     let mut group = large_group(c, "fan_out_100k", MANY_TASKS);
     group.sample_size(10);
@@ -439,6 +441,48 @@ fn fan_out(c: &mut Criterion) {
                 }
                 sum
             }))
+        })
+    });
+    // The anchors with a second thread: what their workers do to the same
+    // fan-out (an async-executor with one more thread in `run`, tokio's
+    // multi-threaded runtime with one worker; the ratios to their own rows
+    // above are item 3's yardstick).
+    let helped = Executor::new();
+    let (stop, stopped) = async_channel::bounded::<()>(1);
+    std::thread::scope(|scope| {
+        scope.spawn(|| futures_lite::future::block_on(helped.run(stopped.recv())));
+        group.bench_function("async_executor_1_more_thread", |b| {
+            b.iter(|| {
+                futures_lite::future::block_on(helped.run(async {
+                    let tasks: Vec<_> = (0..MANY_TASKS)
+                        .map(|i| helped.spawn(async move { i }))
+                        .collect();
+                    let mut sum = 0;
+                    for task in tasks {
+                        sum += task.await;
+                    }
+                    sum
+                }))
+            })
+        });
+        drop(stop);
+    });
+    let multi = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .expect("a tokio runtime");
+    group.bench_function("tokio_multi_thread_1_worker", |b| {
+        b.iter(|| {
+            multi.block_on(async {
+                let tasks: Vec<_> = (0..MANY_TASKS)
+                    .map(|i| tokio::spawn(async move { i }))
+                    .collect();
+                let mut sum = 0;
+                for task in tasks {
+                    sum += task.await.expect("the task finished");
+                }
+                sum
+            })
         })
     });
     group.finish();
