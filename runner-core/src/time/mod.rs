@@ -205,9 +205,9 @@ impl Future for Sleep {
     }
 }
 
-/// Runs `future` for at most `duration` (on the clock of the runner that
-/// polls it, see [`sleep`]); after that it is dropped and [`Elapsed`] is
-/// returned instead.
+/// Runs `future` for at most `duration` (on the clock of the runner
+/// running the caller, see [`sleep`]); after that it is dropped and
+/// [`Elapsed`] is returned instead.
 ///
 /// # Examples
 ///
