@@ -414,35 +414,9 @@ fn fan_out(c: &mut Criterion) {
         b.iter(|| spawn_and_await(&one_worker, MANY_TASKS))
     });
     let rt = current_thread();
-    group.bench_function("tokio_current_thread", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                let tasks: Vec<_> = (0..MANY_TASKS)
-                    .map(|i| tokio::spawn(async move { i }))
-                    .collect();
-                let mut sum = 0;
-                for task in tasks {
-                    sum += task.await.expect("the task finished");
-                }
-                sum
-            })
-        })
-    });
+    group.bench_function("tokio_current_thread", |b| b.iter(|| tokio_fan_out(&rt)));
     let ex = Executor::new();
-    group.bench_function("async_executor", |b| {
-        b.iter(|| {
-            futures_lite::future::block_on(ex.run(async {
-                let tasks: Vec<_> = (0..MANY_TASKS)
-                    .map(|i| ex.spawn(async move { i }))
-                    .collect();
-                let mut sum = 0;
-                for task in tasks {
-                    sum += task.await;
-                }
-                sum
-            }))
-        })
-    });
+    group.bench_function("async_executor", |b| b.iter(|| executor_fan_out(&ex)));
     // The anchors with a second thread: what their workers do to the same
     // fan-out (an async-executor with one more thread in `run`, tokio's
     // multi-threaded runtime with one worker; the ratios to their own rows
@@ -452,18 +426,7 @@ fn fan_out(c: &mut Criterion) {
     std::thread::scope(|scope| {
         scope.spawn(|| futures_lite::future::block_on(helped.run(stopped.recv())));
         group.bench_function("async_executor_1_more_thread", |b| {
-            b.iter(|| {
-                futures_lite::future::block_on(helped.run(async {
-                    let tasks: Vec<_> = (0..MANY_TASKS)
-                        .map(|i| helped.spawn(async move { i }))
-                        .collect();
-                    let mut sum = 0;
-                    for task in tasks {
-                        sum += task.await;
-                    }
-                    sum
-                }))
-            })
+            b.iter(|| executor_fan_out(&helped))
         });
         drop(stop);
     });
@@ -472,21 +435,39 @@ fn fan_out(c: &mut Criterion) {
         .build()
         .expect("a tokio runtime");
     group.bench_function("tokio_multi_thread_1_worker", |b| {
-        b.iter(|| {
-            multi.block_on(async {
-                let tasks: Vec<_> = (0..MANY_TASKS)
-                    .map(|i| tokio::spawn(async move { i }))
-                    .collect();
-                let mut sum = 0;
-                for task in tasks {
-                    sum += task.await.expect("the task finished");
-                }
-                sum
-            })
-        })
+        b.iter(|| tokio_fan_out(&multi))
     });
     group.finish();
     drop((runner, one_worker));
+}
+
+/// The fan-out on a tokio runtime: `MANY_TASKS` spawned, then awaited.
+fn tokio_fan_out(rt: &tokio::runtime::Runtime) -> usize {
+    rt.block_on(async {
+        let tasks: Vec<_> = (0..MANY_TASKS)
+            .map(|i| tokio::spawn(async move { i }))
+            .collect();
+        let mut sum = 0;
+        for task in tasks {
+            sum += task.await.expect("the task finished");
+        }
+        sum
+    })
+}
+
+/// The fan-out on an async-executor, run on this thread (and on whichever
+/// other threads run it too).
+fn executor_fan_out(ex: &Executor<'_>) -> usize {
+    futures_lite::future::block_on(ex.run(async {
+        let tasks: Vec<_> = (0..MANY_TASKS)
+            .map(|i| ex.spawn(async move { i }))
+            .collect();
+        let mut sum = 0;
+        for task in tasks {
+            sum += task.await;
+        }
+        sum
+    }))
 }
 
 /// A runner with `MANY_TASKS` detached tasks parked on a future that never

@@ -724,6 +724,14 @@ impl WakerGuard {
 }
 
 impl Caller {
+    /// Takes the caller's waker, if one is registered.
+    fn take(&self) -> Option<Waker> {
+        self.waker
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
     /// Calls `f`, user code, counting a panic of it (see `shared`).
     fn catch(&self, f: impl FnOnce()) {
         match &self.shared {
@@ -751,12 +759,7 @@ impl Wake for Caller {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        let waker = self
-            .waker
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(waker) = waker {
+        if let Some(waker) = self.take() {
             self.catch(|| waker.wake());
         }
     }
@@ -765,12 +768,7 @@ impl Wake for Caller {
 impl Drop for Caller {
     /// async-task may drop the guard's last waker inside its guard too.
     fn drop(&mut self) {
-        let waker = self
-            .waker
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(waker) = waker {
+        if let Some(waker) = self.take() {
             self.catch(|| drop(waker));
         }
     }
