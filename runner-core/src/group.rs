@@ -791,7 +791,9 @@ impl<T: Send + 'static> GroupSpawner<T> {
     ///
     /// As [`runner::spawn`](crate::spawn): outside code that a
     /// [`Runner`](crate::Runner) is running and outside a
-    /// [`Runner::enter`](crate::Runner::enter) guard.
+    /// [`Runner::enter`](crate::Runner::enter) guard. On a thread of its
+    /// own, enter the runner first with
+    /// [`Handle::enter`](crate::Handle::enter).
     ///
     /// # Examples
     ///
