@@ -757,6 +757,48 @@ fn close_counts_futures_a_worker_is_still_polling_as_abandoned() {
     }
 }
 
+#[test]
+fn close_counts_a_future_a_block_on_helper_is_still_polling_as_abandoned() {
+    // No workers: the only thread that polls the task is the one inside
+    // `Handle::block_on`, which helps run the runner's `Send` tasks.
+    let runner = Runner::builder().close_timeout(Duration::ZERO).build();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let release = Arc::new(AtomicBool::new(false));
+    let (started_tx, started_rx) = mpsc::channel();
+    let (guard, spin) = (DropCounter(drops.clone()), release.clone());
+    runner
+        .spawn(async move {
+            let _guard = guard;
+            let _ = started_tx.send(());
+            // One long poll, until released.
+            let deadline = Instant::now() + WAIT;
+            while !spin.load(Ordering::SeqCst) && Instant::now() < deadline {
+                std::hint::spin_loop();
+            }
+            std::future::pending::<()>().await
+        })
+        .detach();
+    let handle = runner.handle();
+    let helper = thread::spawn(move || handle.block_on(std::future::pending::<()>()));
+    started_rx
+        .recv_timeout(WAIT)
+        .expect("the block_on helper polls the task");
+    let report = runner.close();
+    let dropped_at_close = drops.load(Ordering::SeqCst);
+    release.store(true, Ordering::SeqCst);
+    assert_eq!(dropped_at_close, 0, "{report:?}");
+    assert_eq!(
+        (report.cancelled, report.dropped, report.abandoned),
+        (1, 0, 1),
+        "{report:?}"
+    );
+    // The helper drops the abandoned future when its poll returns, and its
+    // `block_on` answers that the runner closed.
+    let outcome = helper.join().expect("the helper thread does not panic");
+    assert_eq!(outcome, Err(runner::Closed));
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+}
+
 // Helpers.
 
 /// The environment variable that selects a child case.
