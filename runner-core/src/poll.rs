@@ -24,8 +24,9 @@
 //! async-task also wakes, clones and drops the waker of whoever awaits a
 //! [`Task`](crate::Task) (or an `unblock` job) inside its abort guard. So a
 //! `Task` hands async-task the waker it is polled with only when that is
-//! the very waker runner gave the poll in progress (async-task's own, or the
-//! runner's main waker: see `local::is_runners_waker`); any other waker is
+//! the very waker runner gave the poll in progress (async-task's own for a
+//! task, the runner's main waker for a run, a helper's or a task group's:
+//! see `local::note_poll`); any other waker is
 //! kept by a [`WakerGuard`], which async-task wakes instead, and which wakes
 //! it inside `catch_unwind`.
 //!
